@@ -1,0 +1,104 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// UserState is where an account stands in its life cycle (DESIGN §2).
+// A temporary lockout is a timer on the user, not a state.
+type UserState string
+
+const (
+	StateProvisioned UserState = "provisioned"  // imported, no password yet
+	StatePasswordSet UserState = "password_set" // password, no authenticator
+	StateActive      UserState = "active"       // password and authenticator
+	StateDisabled    UserState = "disabled"     // switched off by an operator
+)
+
+// User is an employee account. ID is the stable opaque subject (a UUID); NIP
+// can change and is never used as a key by relying parties.
+type User struct {
+	ID            string
+	NIP           string
+	Name          string
+	Email         string
+	EmailVerified bool
+	Instansi      string
+	UnitKerja     string
+	Jabatan       string
+	JenisPegawai  string
+	State         UserState
+
+	// PasswordHash is an argon2id PHC string, empty while provisioned.
+	PasswordHash string
+	// TOTPSecret is the sealed authenticator seed, nil when none is bound.
+	TOTPSecret []byte
+	// TOTPLastStep is the highest TOTP time step ever accepted (0 = none).
+	TOTPLastStep int64
+
+	// FailedPasswords and FailedTOTP count consecutive failures.
+	FailedPasswords int
+	FailedTOTP      int
+	// LockedUntil delays the next password check (progressive delay).
+	LockedUntil time.Time
+	// PasswordLocked is set after the hard failure cap: only a reset by
+	// email releases it.
+	PasswordLocked bool
+	// TOTPLocked is set after the TOTP failure cap: an operator or an email
+	// reset releases it.
+	TOTPLocked bool
+
+	LastLoginAt time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// HasAuthenticator reports whether a TOTP seed is bound.
+func (u *User) HasAuthenticator() bool { return len(u.TOTPSecret) > 0 }
+
+// UserStore persists accounts.
+type UserStore interface {
+	// CreateUser inserts u; a taken ID or NIP is ErrAlreadyExists.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByID and UserByNIP return ErrNotFound when there is no such user.
+	UserByID(ctx context.Context, id string) (*User, error)
+	UserByNIP(ctx context.Context, nip string) (*User, error)
+	// UpdateProfile overwrites the personnel fields (name, email, instansi,
+	// unit kerja, jabatan, jenis pegawai) of the user with u.ID; it never
+	// touches credentials, counters or state.
+	UpdateProfile(ctx context.Context, u *User, now time.Time) error
+	// SetState changes the account state.
+	SetState(ctx context.Context, userID string, state UserState, now time.Time) error
+
+	// SetPassword stores a new password hash, moves a provisioned account to
+	// password_set, clears the password failure count, the delay and the
+	// password lock. It revokes nothing; see RevokeUserSessions.
+	SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error
+
+	// RecordPasswordFailure atomically adds one consecutive failure, sets
+	// LockedUntil to lockedUntil (when non-zero) and PasswordLocked when
+	// lock is true, and returns the new count. Concurrent calls each count.
+	RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (int, error)
+	// RecordLogin clears the password failure count and delay and stamps
+	// LastLoginAt.
+	RecordLogin(ctx context.Context, userID string, now time.Time) error
+
+	// BindTOTP stores a sealed seed and the step its confirmation code used,
+	// and moves the account to active. It fails with ErrConflict when a seed
+	// is already bound (rebinding goes through ClearTOTP first).
+	BindTOTP(ctx context.Context, userID string, sealedSecret []byte, step int64, now time.Time) error
+	// AcceptTOTPStep is the replay guard: it stores step as the last
+	// accepted one only if it is strictly greater than the stored one
+	// (compare-and-set), and clears the TOTP failure count. A step at or
+	// below the stored one is ErrConflict. Safe across processes.
+	AcceptTOTPStep(ctx context.Context, userID string, step int64, now time.Time) error
+	// RecordTOTPFailure atomically adds one consecutive TOTP failure, sets
+	// TOTPLocked when lock is true, and returns the new count.
+	RecordTOTPFailure(ctx context.Context, userID string, lock bool, now time.Time) (int, error)
+	// ClearTOTP removes the seed and the last step, clears the TOTP lock and
+	// counter, and moves an active account back to password_set.
+	ClearTOTP(ctx context.Context, userID string, now time.Time) error
+	// Unlock clears every failure counter, delay and lock.
+	Unlock(ctx context.Context, userID string, now time.Time) error
+}
