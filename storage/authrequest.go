@@ -40,6 +40,11 @@ type AuthRequest struct {
 	AuthTime   time.Time
 	// SessionID is the SSO session (sid) the request was completed with.
 	SessionID string
+	// EnrolSecret is the sealed authenticator seed offered on the
+	// enrolment page, bound to the account only once a code proves it;
+	// EnrolStartedAt starts the enrolment timer.
+	EnrolSecret    []byte
+	EnrolStartedAt time.Time
 
 	// CodeHash is the hash of the issued authorization code.
 	CodeHash      string
@@ -58,6 +63,16 @@ type AuthRequestStore interface {
 	AuthRequestByID(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
 	// SetAuthRequestUser records a verified password for userID.
 	SetAuthRequestUser(ctx context.Context, id, userID string, at time.Time) error
+	// RebindAuthRequest replaces the browser binding (the login rotates the
+	// browser's cookie after each factor, so a value planted or seen
+	// before the login completes nothing).
+	RebindAuthRequest(ctx context.Context, id, browserHash string) error
+	// ClearAuthRequestUser forgets the verified factors and any pending
+	// enrolment: the login starts again at the password.
+	ClearAuthRequestUser(ctx context.Context, id string) error
+	// SetAuthRequestEnrolment stores the sealed seed offered for enrolment
+	// and when it was offered.
+	SetAuthRequestEnrolment(ctx context.Context, id string, sealedSecret []byte, at time.Time) error
 	// SetAuthRequestOTP records a verified second factor.
 	SetAuthRequestOTP(ctx context.Context, id string, at time.Time) error
 	// CompleteAuthRequest records the SSO session and authentication time

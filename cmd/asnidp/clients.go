@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/op"
+	"github.com/asnidp/asnidp/storage"
+)
+
+func clientCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "client", Short: "Register and list relying parties"}
+	cmd.AddCommand(clientAddCommand(e), clientListCommand(e), clientRemoveCommand(e))
+	return cmd
+}
+
+func clientAddCommand(e *env) *cobra.Command {
+	var (
+		c      storage.Client
+		pkce   string
+		grants []string
+	)
+	cmd := &cobra.Command{
+		Use:   "add --id ID --redirect-uri URI [--redirect-uri URI2] [--public] [--pkce optional]",
+		Short: "Register a client; a confidential client's secret is printed once, alone on the last line",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch pkce {
+			case "required":
+			case "optional":
+				c.PKCEOptional = true
+			default:
+				return fmt.Errorf("--pkce must be required or optional, got %q", pkce)
+			}
+			c.GrantTypes = grants
+			if len(c.GrantTypes) == 0 {
+				c.GrantTypes = []string{op.GrantAuthorizationCode, op.GrantRefreshToken}
+			}
+			var plain string
+			if !c.Public {
+				plain = secret.Token()
+			}
+			return e.withApp(cmd.Context(), func(a *app) error {
+				if err := registerClient(cmd.Context(), a, &c, plain, false); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "client %s registered (%s)\n", c.ID, clientKind(&c))
+				if plain != "" {
+					fmt.Fprintln(e.stdout, "client secret (shown once, store it now):")
+					fmt.Fprintln(e.stdout, plain)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.ID, "id", "", "client id (required)")
+	f.StringVar(&c.Name, "name", "", "display name")
+	f.StringArrayVar(&c.RedirectURIs, "redirect-uri", nil, "exact redirect URI (repeatable)")
+	f.StringArrayVar(&c.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "exact post-logout redirect URI (repeatable)")
+	f.StringVar(&c.BackchannelLogoutURI, "backchannel-logout-uri", "", "back-channel logout URI")
+	f.BoolVar(&c.Public, "public", false, "public client (no secret; PKCE always required)")
+	f.StringVar(&pkce, "pkce", "required", "required, or optional for an older confidential RP that sends a nonce")
+	f.StringArrayVar(&grants, "grant", nil, "grant type (repeatable): authorization_code, refresh_token, client_credentials")
+	_ = cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+func clientKind(c *storage.Client) string {
+	kind := "confidential"
+	if c.Public {
+		kind = "public"
+	}
+	if c.PKCEOptional {
+		kind += ", PKCE optional with nonce"
+	}
+	return kind
+}
+
+// registerClient validates and stores a client; plain is its secret (empty
+// for a public client), stored only as a keyed hash.
+func registerClient(ctx context.Context, a *app, c *storage.Client, plain string, upsert bool) error {
+	if err := op.ValidateClient(c); err != nil {
+		return fmt.Errorf("client %q: %w", c.ID, err)
+	}
+	if plain != "" {
+		c.SecretHash = a.secrets.Hash(plain)
+	}
+	c.CreatedAt = a.now()
+	if upsert {
+		return a.store.UpsertClient(ctx, c)
+	}
+	err := a.store.CreateClient(ctx, c)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("client %q already exists (remove it first)", c.ID)
+	}
+	return err
+}
+
+// syncStaticClients stores the clients declared in config.yaml; a bad
+// entry stops start-up naming its key.
+func syncStaticClients(ctx context.Context, a *app) error {
+	var errs []error
+	for i, cc := range a.cfg.Clients {
+		c := &storage.Client{
+			ID:                     cc.ID,
+			Name:                   cc.Name,
+			Public:                 cc.Public,
+			RedirectURIs:           cc.RedirectURIs,
+			PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
+			GrantTypes:             cc.GrantTypes,
+			PKCEOptional:           cc.PKCE == "optional",
+			BackchannelLogoutURI:   cc.BackchannelLogoutURI,
+			Static:                 true,
+		}
+		if len(c.GrantTypes) == 0 {
+			c.GrantTypes = []string{op.GrantAuthorizationCode, op.GrantRefreshToken}
+		}
+		if err := registerClient(ctx, a, c, cc.Secret, true); err != nil {
+			errs = append(errs, fmt.Errorf("clients[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func clientListCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List registered clients",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.withApp(cmd.Context(), func(a *app) error {
+				clients, err := a.store.Clients(cmd.Context())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tTYPE\tGRANTS\tREDIRECT URIS\tCREATED")
+				for _, c := range clients {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, clientKind(c), strings.Join(c.GrantTypes, ","),
+						strings.Join(c.RedirectURIs, " "), c.CreatedAt.Format(time.DateOnly))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func clientRemoveCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a client",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withApp(cmd.Context(), func(a *app) error {
+				if slices.ContainsFunc(a.cfg.Clients, func(c configClient) bool { return c.ID == args[0] }) {
+					return fmt.Errorf("client %q is declared in %s; remove it there", args[0], e.config)
+				}
+				err := a.store.DeleteClient(cmd.Context(), args[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("client %q does not exist", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "client %s removed\n", args[0])
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/asnidp/asnidp/internal/config"
+	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/internal/i18n"
+	"github.com/asnidp/asnidp/login"
+	"github.com/asnidp/asnidp/op"
+	"github.com/asnidp/asnidp/templates"
+)
+
+// shutdownGrace bounds a graceful stop after SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+func serveCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the OpenID Provider (migrates the database on start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := e.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(e.stderr, cfg.Log)
+			slog.SetDefault(log) // the libraries log through the default logger
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			return serve(cmd.Context(), cfg, log, ln, time.Now)
+		},
+	}
+}
+
+// serve runs the OP on ln until ctx ends, then drains for up to
+// shutdownGrace.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener, now func() time.Time) error {
+	warnDevelopment(cfg, log)
+	a, err := openApp(ctx, cfg, log, now)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	if err := syncStaticClients(ctx, a); err != nil {
+		ln.Close()
+		return err
+	}
+	handler, err := a.handler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go a.keys.Run(bg, time.Minute)
+	go a.pruneLoop(bg)
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("asnidp serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", cfg.Database.Driver)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// handler composes the OP, the login pages, static files and probes.
+func (a *app) handler() (http.Handler, error) {
+	cfg := a.cfg
+	jar := cookie.Jar{Secure: strings.HasPrefix(cfg.Issuer, "https://")}
+	provider, err := op.New(op.Config{
+		Issuer:                 cfg.Issuer,
+		CryptoKey:              a.sealer.DeriveKey("oidc-crypto"),
+		LoginPath:              login.Path,
+		LogoutPath:             login.Path + "logout",
+		AccessTokenLifetime:    cfg.Tokens.AccessToken,
+		IDTokenLifetime:        cfg.Tokens.IDToken,
+		CodeLifetime:           cfg.Tokens.Code,
+		AuthRequestLifetime:    cfg.Tokens.AuthRequest,
+		OfflineRefreshLifetime: cfg.Tokens.OfflineRefreshToken,
+		SessionIdle:            cfg.Session.Idle,
+		RequireOTP:             false,
+		ACR:                    cfg.Login.ACR,
+		Cookies:                jar,
+		Now:                    a.now,
+		Logger:                 a.log,
+	}, a.store, a.keys, a.secrets)
+	if err != nil {
+		return nil, err
+	}
+	catalog, err := i18n.New()
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := trustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := login.New(login.Config{
+		Issuer:          cfg.Issuer,
+		CallbackURL:     provider.CallbackURL,
+		Cookies:         jar,
+		TrustedProxies:  proxies,
+		SessionIdle:     cfg.Session.Idle,
+		SessionAbsolute: cfg.Session.Absolute,
+		PasswordOnly:    cfg.Session.PasswordOnly,
+		Lockout: login.Lockout{
+			DelayAfter: cfg.Password.DelayAfter,
+			DelayStart: cfg.Password.DelayStart,
+			DelayMax:   cfg.Password.DelayMax,
+			LockAfter:  cfg.Password.LockAfter,
+			IPFailures: cfg.Password.IPFailures,
+			IPWindow:   cfg.Password.IPFailWindow,
+		},
+		Now:    a.now,
+		Logger: a.log,
+	}, a.store, a.hasher, a.secrets, catalog)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(login.Path, pages)
+	static := http.FileServerFS(templates.Static())
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, static)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("/", provider.Handler())
+	return mux, nil
+}
+
+func cacheFor(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(d.Seconds())))
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ready reports whether the database answers.
+func (a *app) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		a.log.Warn("readiness: database unreachable", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// pruneLoop deletes expired rows so the database stays flat on long runs.
+func (a *app) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Database.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.store.Prune(ctx, a.now())
+			if err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("prune expired rows", "err", err)
+			} else if n > 0 {
+				a.log.Info("pruned expired rows", "rows", n)
+			}
+		}
+	}
+}
+
+func trustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies[%d]: %q is not an IP or CIDR", i, s)
+		}
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out, nil
+}
+
+// warnDevelopment says loudly what a first run relies on that production
+// must not.
+func warnDevelopment(cfg config.Config, log *slog.Logger) {
+	if cfg.MasterKey == config.DevMasterKey {
+		log.Warn("DEVELOPMENT master key in use: anyone can decrypt this database; set ASNIDP_MASTER_KEY (openssl rand -base64 32) before real use")
+	}
+	if cfg.Mail.Driver == "log" {
+		log.Warn("mail.driver is log: mails, codes included, are written to this log; for development only")
+	}
+}

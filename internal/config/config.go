@@ -1,0 +1,199 @@
+// Package config is the schema of config.yaml: plain structs, their
+// defaults, loading (YAML file, then ASNIDP_ environment overrides) and
+// validation that names every bad key by its YAML path in one error.
+//
+// Only cmd/asnidp imports this package; it translates the structs into each
+// package's own options, so no package reads settings it does not own.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole of config.yaml.
+type Config struct {
+	// Issuer is the static OIDC issuer URL; never derived from requests.
+	Issuer string `koanf:"issuer"`
+	// Listen is the address the HTTP server binds.
+	Listen string `koanf:"listen"`
+	// MasterKey (base64, >= 32 bytes) seals signing keys and TOTP seeds.
+	// The value DevMasterKey is accepted only with a loopback http issuer.
+	MasterKey string `koanf:"master_key"`
+	// TrustedProxies lists the CIDRs whose X-Forwarded-For is believed;
+	// empty means the socket peer is the client IP.
+	TrustedProxies []string `koanf:"trusted_proxies"`
+
+	Database Database `koanf:"database"`
+	Tokens   Tokens   `koanf:"tokens"`
+	Keys     Keys     `koanf:"keys"`
+	Session  Session  `koanf:"session"`
+	Password Password `koanf:"password"`
+	Login    Login    `koanf:"login"`
+	Mail     Mail     `koanf:"mail"`
+	Log      Log      `koanf:"log"`
+	Clients  []Client `koanf:"clients"`
+}
+
+// Database selects the engine.
+type Database struct {
+	Driver          string        `koanf:"driver"` // sqlite | postgres
+	DSN             string        `koanf:"dsn"`    // sqlite: file path
+	MaxOpenConns    int           `koanf:"max_open_conns"`
+	MaxIdleConns    int           `koanf:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
+	// ConnectTimeout bounds how long start-up waits for the database.
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	// PruneInterval is how often expired rows are deleted.
+	PruneInterval time.Duration `koanf:"prune_interval"`
+}
+
+// Tokens holds protocol lifetimes.
+type Tokens struct {
+	AccessToken  time.Duration `koanf:"access_token"`
+	IDToken      time.Duration `koanf:"id_token"`
+	Code         time.Duration `koanf:"code"`
+	AuthRequest  time.Duration `koanf:"auth_request"`
+	RefreshToken time.Duration `koanf:"refresh_token"`
+	// OfflineRefreshToken bounds refresh tokens granted offline_access,
+	// which outlive the SSO session.
+	OfflineRefreshToken time.Duration `koanf:"offline_refresh_token"`
+}
+
+// Keys configures signing key rotation.
+type Keys struct {
+	RotationPeriod  time.Duration `koanf:"rotation_period"`
+	PublishLead     time.Duration `koanf:"publish_lead"`
+	Retention       time.Duration `koanf:"retention"`
+	RefreshInterval time.Duration `koanf:"refresh_interval"`
+}
+
+// Session configures SSO session lifetimes.
+type Session struct {
+	Idle         time.Duration `koanf:"idle"`
+	Absolute     time.Duration `koanf:"absolute"`
+	PasswordOnly time.Duration `koanf:"password_only"`
+	Enrolment    time.Duration `koanf:"enrolment"`
+}
+
+// Password configures hashing and the lockout ladder.
+type Password struct {
+	MinLength     int           `koanf:"min_length"`
+	MemoryKiB     uint32        `koanf:"memory_kib"`
+	Iterations    uint32        `koanf:"iterations"`
+	Workers       int           `koanf:"workers"`
+	QueueTimeout  time.Duration `koanf:"queue_timeout"`
+	DelayAfter    int           `koanf:"delay_after"`
+	DelayStart    time.Duration `koanf:"delay_start"`
+	DelayMax      time.Duration `koanf:"delay_max"`
+	LockAfter     int           `koanf:"lock_after"`
+	IPFailures    int           `koanf:"ip_failures"`
+	IPFailWindow  time.Duration `koanf:"ip_fail_window"`
+}
+
+// Login configures the hosted pages.
+type Login struct {
+	// IssuerName is what authenticator apps show for the account.
+	IssuerName string `koanf:"issuer_name"`
+	// ACR is the acr value ID tokens carry after both factors.
+	ACR string `koanf:"acr"`
+}
+
+// Mail selects how mail leaves the process.
+type Mail struct {
+	Driver string `koanf:"driver"` // log | smtp
+	From   string `koanf:"from"`
+	SMTP   SMTP   `koanf:"smtp"`
+}
+
+// SMTP is the smtp driver's server.
+type SMTP struct {
+	Host     string `koanf:"host"`
+	Port     int    `koanf:"port"`
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	TLS      string `koanf:"tls"` // none | starttls | tls
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string `koanf:"level"`  // debug | info | warn | error
+	Format string `koanf:"format"` // text | json
+}
+
+// Client is a relying party declared in config.yaml and synced at start.
+type Client struct {
+	ID   string `koanf:"id"`
+	Name string `koanf:"name"`
+	// Secret is the confidential client's secret; prefer an
+	// ASNIDP_CLIENTS_<n>_SECRET style override or `client add` in production.
+	Secret                 string   `koanf:"secret"`
+	Public                 bool     `koanf:"public"`
+	RedirectURIs           []string `koanf:"redirect_uris"`
+	PostLogoutRedirectURIs []string `koanf:"post_logout_redirect_uris"`
+	GrantTypes             []string `koanf:"grant_types"`
+	PKCE                   string   `koanf:"pkce"` // required (default) | optional
+	BackchannelLogoutURI   string   `koanf:"backchannel_logout_uri"`
+}
+
+// DevMasterKey is the master key of the checked-in development config.
+// It is public, so it is refused unless the issuer is http on loopback.
+const DevMasterKey = "INSECURE-DEVELOPMENT-KEY-change-me-before-any-real-use"
+
+// Default returns the configuration used for any key a file leaves out.
+func Default() Config {
+	return Config{
+		Issuer: "http://localhost:8080",
+		Listen: "127.0.0.1:8080",
+		Database: Database{
+			Driver:          "sqlite",
+			DSN:             "data/asnidp.db",
+			MaxOpenConns:    16,
+			MaxIdleConns:    16,
+			ConnMaxLifetime: time.Hour,
+			ConnectTimeout:  30 * time.Second,
+			PruneInterval:   5 * time.Minute,
+		},
+		Tokens: Tokens{
+			AccessToken:         10 * time.Minute,
+			IDToken:             10 * time.Minute,
+			Code:                60 * time.Second,
+			AuthRequest:         30 * time.Minute,
+			RefreshToken:        12 * time.Hour,
+			OfflineRefreshToken: 30 * 24 * time.Hour,
+		},
+		Keys: Keys{
+			RotationPeriod:  30 * 24 * time.Hour,
+			PublishLead:     time.Hour,
+			Retention:       time.Hour,
+			RefreshInterval: 30 * time.Second,
+		},
+		Session: Session{
+			Idle:         30 * time.Minute,
+			Absolute:     12 * time.Hour,
+			PasswordOnly: 5 * time.Minute,
+			Enrolment:    10 * time.Minute,
+		},
+		Password: Password{
+			MinLength:    12,
+			MemoryKiB:    19 * 1024,
+			Iterations:   2,
+			QueueTimeout: 5 * time.Second,
+			DelayAfter:   5,
+			DelayStart:   30 * time.Second,
+			DelayMax:     15 * time.Minute,
+			LockAfter:    100,
+			IPFailures:   50,
+			IPFailWindow: time.Hour,
+		},
+		Login: Login{
+			IssuerName: "ASN Digital",
+			ACR:        "urn:asn:loa:mfa",
+		},
+		Mail: Mail{
+			Driver: "log",
+			From:   "ASN Digital <no-reply@localhost>",
+			SMTP:   SMTP{Port: 587, TLS: "starttls"},
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}

@@ -1,0 +1,219 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Validate returns one line per invalid key, each starting with the key's
+// YAML path. Checks that need other packages (master key decoding, redirect
+// URI rules) run where those packages are wired.
+func (c *Config) Validate() []string {
+	var p problems
+	p.issuer(c.Issuer)
+	if c.Listen == "" {
+		p.add("listen", "must be set (host:port)")
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		p.add("listen", "must be host:port, got %q", c.Listen)
+	}
+	switch {
+	case c.MasterKey == "":
+		p.add("master_key", "must be set (generate one with: openssl rand -base64 32, and pass it as ASNIDP_MASTER_KEY)")
+	case c.MasterKey == DevMasterKey && !IsLoopbackHTTP(c.Issuer):
+		p.add("master_key", "the development key is only allowed with an http://localhost issuer; generate one with: openssl rand -base64 32")
+	}
+	for i, cidr := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			if _, err := netip.ParseAddr(cidr); err != nil {
+				p.add(fmt.Sprintf("trusted_proxies[%d]", i), "must be an IP address or CIDR, got %q", cidr)
+			}
+		}
+	}
+
+	d := c.Database
+	if !slices.Contains([]string{"sqlite", "postgres"}, d.Driver) {
+		p.add("database.driver", "must be sqlite or postgres, got %q", d.Driver)
+	}
+	if d.DSN == "" {
+		p.add("database.dsn", "must be set (a file path for sqlite, a URL for postgres)")
+	}
+	p.atLeast("database.max_open_conns", d.MaxOpenConns, 1)
+	p.atLeast("database.max_idle_conns", d.MaxIdleConns, 0)
+	p.positive("database.connect_timeout", d.ConnectTimeout)
+	p.positive("database.prune_interval", d.PruneInterval)
+
+	t := c.Tokens
+	p.between("tokens.access_token", t.AccessToken, time.Minute, 24*time.Hour)
+	p.between("tokens.id_token", t.IDToken, time.Minute, 24*time.Hour)
+	p.between("tokens.code", t.Code, 10*time.Second, 10*time.Minute)
+	p.between("tokens.auth_request", t.AuthRequest, time.Minute, 24*time.Hour)
+	p.positive("tokens.refresh_token", t.RefreshToken)
+	p.positive("tokens.offline_refresh_token", t.OfflineRefreshToken)
+
+	k := c.Keys
+	p.atLeastDuration("keys.rotation_period", k.RotationPeriod, time.Hour)
+	p.positive("keys.publish_lead", k.PublishLead)
+	p.positive("keys.refresh_interval", k.RefreshInterval)
+	if k.Retention < max(t.AccessToken, t.IDToken) {
+		p.add("keys.retention", "must be at least the longest token lifetime (%s), got %s", max(t.AccessToken, t.IDToken), k.Retention)
+	}
+	if k.PublishLead < k.RefreshInterval {
+		p.add("keys.publish_lead", "must be at least keys.refresh_interval (%s) so every process publishes a key before it signs", k.RefreshInterval)
+	}
+
+	s := c.Session
+	p.positive("session.idle", s.Idle)
+	p.positive("session.absolute", s.Absolute)
+	if s.Idle > s.Absolute {
+		p.add("session.idle", "must not exceed session.absolute (%s)", s.Absolute)
+	}
+	p.between("session.password_only", s.PasswordOnly, time.Minute, time.Hour)
+	p.between("session.enrolment", s.Enrolment, time.Minute, time.Hour)
+
+	pw := c.Password
+	p.atLeast("password.min_length", pw.MinLength, 8)
+	if pw.MinLength > 128 {
+		p.add("password.min_length", "must be at most 128, got %d", pw.MinLength)
+	}
+	if pw.MemoryKiB < 19*1024 {
+		p.add("password.memory_kib", "must be at least 19456 (19 MiB), got %d", pw.MemoryKiB)
+	}
+	if pw.Iterations < 2 {
+		p.add("password.iterations", "must be at least 2, got %d", pw.Iterations)
+	}
+	p.atLeast("password.workers", pw.Workers, 0)
+	p.positive("password.queue_timeout", pw.QueueTimeout)
+	p.atLeast("password.delay_after", pw.DelayAfter, 1)
+	p.positive("password.delay_start", pw.DelayStart)
+	if pw.DelayMax < pw.DelayStart {
+		p.add("password.delay_max", "must be at least password.delay_start (%s)", pw.DelayStart)
+	}
+	p.atLeast("password.lock_after", pw.LockAfter, pw.DelayAfter)
+	p.atLeast("password.ip_failures", pw.IPFailures, 1)
+	p.positive("password.ip_fail_window", pw.IPFailWindow)
+
+	if strings.TrimSpace(c.Login.IssuerName) == "" {
+		p.add("login.issuer_name", "must be set")
+	}
+	if strings.TrimSpace(c.Login.ACR) == "" {
+		p.add("login.acr", "must be set")
+	}
+
+	m := c.Mail
+	switch m.Driver {
+	case "log":
+	case "smtp":
+		if m.SMTP.Host == "" {
+			p.add("mail.smtp.host", "must be set when mail.driver is smtp")
+		}
+		if m.SMTP.Port < 1 || m.SMTP.Port > 65535 {
+			p.add("mail.smtp.port", "must be 1..65535, got %d", m.SMTP.Port)
+		}
+		if !slices.Contains([]string{"none", "starttls", "tls"}, m.SMTP.TLS) {
+			p.add("mail.smtp.tls", "must be none, starttls or tls, got %q", m.SMTP.TLS)
+		}
+	default:
+		p.add("mail.driver", "must be log or smtp, got %q", m.Driver)
+	}
+	if m.From == "" {
+		p.add("mail.from", "must be set")
+	}
+
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		p.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		p.add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		switch {
+		case cl.ID == "":
+			p.add(key+".id", "must be set")
+		case seen[cl.ID]:
+			p.add(key+".id", "duplicate client id %q", cl.ID)
+		}
+		seen[cl.ID] = true
+		if cl.Public && cl.Secret != "" {
+			p.add(key+".secret", "a public client has no secret")
+		}
+		if !cl.Public && len(cl.Secret) < 16 {
+			p.add(key+".secret", "a confidential client needs a secret of at least 16 characters")
+		}
+		if !slices.Contains([]string{"", "required", "optional"}, cl.PKCE) {
+			p.add(key+".pkce", "must be required or optional, got %q", cl.PKCE)
+		}
+		if cl.Public && cl.PKCE == "optional" {
+			p.add(key+".pkce", "a public client must use PKCE")
+		}
+	}
+	return p.list
+}
+
+// IsLoopbackHTTP reports whether u is an http URL on a loopback host, the
+// only place plain http is allowed (development and native apps).
+func IsLoopbackHTTP(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Scheme != "http" {
+		return false
+	}
+	host := parsed.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func (p *problems) issuer(issuer string) {
+	u, err := url.Parse(issuer)
+	switch {
+	case issuer == "":
+		p.add("issuer", "must be set (the public https URL of this server)")
+	case err != nil || u.Host == "" || u.Opaque != "":
+		p.add("issuer", "must be an absolute URL, got %q", issuer)
+	case u.Scheme != "https" && !IsLoopbackHTTP(issuer):
+		p.add("issuer", "must use https (plain http only on localhost for development), got %q", issuer)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		p.add("issuer", "must not have a query, fragment or user info")
+	case strings.HasSuffix(issuer, "/"):
+		p.add("issuer", "must not end with a slash")
+	}
+}
+
+type problems struct{ list []string }
+
+func (p *problems) add(key, format string, args ...any) {
+	p.list = append(p.list, key+": "+fmt.Sprintf(format, args...))
+}
+
+func (p *problems) positive(key string, d time.Duration) {
+	if d <= 0 {
+		p.add(key, "must be a positive duration such as 30s or 10m, got %s", d)
+	}
+}
+
+func (p *problems) atLeastDuration(key string, d, lowest time.Duration) {
+	if d < lowest {
+		p.add(key, "must be at least %s, got %s", lowest, d)
+	}
+}
+
+func (p *problems) between(key string, d, lowest, highest time.Duration) {
+	if d < lowest || d > highest {
+		p.add(key, "must be between %s and %s, got %s", lowest, highest, d)
+	}
+}
+
+func (p *problems) atLeast(key string, n, lowest int) {
+	if n < lowest {
+		p.add(key, "must be at least %d, got %d", lowest, n)
+	}
+}

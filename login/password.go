@@ -1,0 +1,221 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/internal/nip"
+	"github.com/asnidp/asnidp/storage"
+)
+
+// boundAuthRequest loads the auth request named by id and checks that this
+// browser started it: an ID alone, seen or guessed, completes nothing.
+func (h *Handler) boundAuthRequest(c echo.Context, id string) (*storage.AuthRequest, error) {
+	if id == "" || len(id) > 100 {
+		return nil, fail(http.StatusBadRequest, "error.auth_request_unknown", nil)
+	}
+	ar, err := h.store.AuthRequestByID(c.Request().Context(), id, h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fail(http.StatusBadRequest, "error.auth_request_unknown", err)
+	}
+	if err != nil {
+		return nil, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	browser := h.cfg.Cookies.Value(c.Request(), cookie.Browser)
+	if browser == "" || !h.hash.Equal(ar.BrowserHash, browser) {
+		return nil, fail(http.StatusForbidden, "error.wrong_browser", fmt.Errorf("auth request %s presented by another browser", ar.ID))
+	}
+	return ar, nil
+}
+
+func (h *Handler) showLogin(c echo.Context) error {
+	ar, err := h.boundAuthRequest(c, c.QueryParam("id"))
+	if err != nil {
+		return err
+	}
+	p := page{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar), NIP: ar.LoginHint}
+	if c.QueryParam("notice") == "reset" {
+		p.Notice = "login.success_reset"
+	}
+	if len(p.NIP) > 40 {
+		p.NIP = ""
+	}
+	return h.render(c, http.StatusOK, "login", p)
+}
+
+// submitLogin checks NIP and password. Every way of failing (unknown NIP,
+// wrong password, provisioned account, disabled account, lockout) shows the
+// same message; the log says which it was.
+func (h *Handler) submitLogin(c echo.Context) error {
+	ar, err := h.boundAuthRequest(c, c.FormValue("id"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p := page{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar), NIP: trimForDisplay(c.FormValue("nip"))}
+
+	canonical, err := nip.Normalize(c.FormValue("nip"))
+	if err != nil {
+		var ne *nip.Error
+		if errors.As(err, &ne) {
+			p.Error = ne.Reason
+		} else {
+			p.Error = "login.invalid_credentials"
+		}
+		return h.render(c, http.StatusUnprocessableEntity, "login", p)
+	}
+	p.NIP = canonical
+
+	u, outcome, err := h.checkPassword(ctx, canonical, c.FormValue("password"), c.RealIP())
+	if err != nil {
+		return err
+	}
+	if outcome.failed() {
+		h.log.InfoContext(ctx, "password rejected", "nip", canonical, "reason", outcome.reason, "ip", c.RealIP(), "auth_request", ar.ID)
+		p.Error = outcome.message
+		if !outcome.retryAt.IsZero() {
+			p.RetryAt = outcome.retryAt.In(wib).Format("15:04:05 WIB")
+			c.Response().Header().Set("Retry-After", retryAfterSeconds(outcome.retryAt.Sub(h.now())))
+		}
+		return h.render(c, http.StatusUnauthorized, "login", p)
+	}
+
+	now := h.now()
+	if err := h.store.SetAuthRequestUser(ctx, ar.ID, u.ID, now); err != nil {
+		return fmt.Errorf("record password factor: %w", err)
+	}
+	h.log.InfoContext(ctx, "password accepted", "nip", canonical, "sub", u.ID, "ip", c.RealIP(), "auth_request", ar.ID)
+	return h.finish(c, ar, u, []string{"pwd"})
+}
+
+// wib is Western Indonesia Time, the zone retry times are shown in.
+var wib = time.FixedZone("WIB", 7*60*60)
+
+func trimForDisplay(s string) string {
+	if len(s) > 40 {
+		return ""
+	}
+	return s
+}
+
+// outcome says why a password check failed, for the log, and what the
+// employee is told (the same for every reason but the lock and the IP
+// block, which add when to try again).
+type outcome struct {
+	reason  string
+	message string
+	retryAt time.Time
+}
+
+func (o outcome) failed() bool { return o.reason != "" }
+
+func wrongPassword(reason string) outcome {
+	return outcome{reason: reason, message: "login.invalid_credentials"}
+}
+
+// checkPassword applies the lockout ladder and verifies the password.
+//
+// An attempt is counted as a failure before the hash is computed and
+// cleared on success: of many simultaneous guesses only those within the
+// free budget are ever evaluated (B3), and a failed counter write refuses
+// the attempt instead of granting a free guess (H3).
+func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (*storage.User, outcome, error) {
+	now := h.now()
+	lo := h.cfg.Lockout
+	ipKey := "pwfail:ip:" + ip
+	ipFails, err := h.store.Counter(ctx, ipKey, lo.IPWindow, now)
+	if err != nil {
+		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if ipFails >= lo.IPFailures {
+		return nil, outcome{reason: "ip blocked", message: "login.too_many_ip", retryAt: windowEnd(now, lo.IPWindow)}, nil
+	}
+	countIPFailure := func() error {
+		_, err := h.store.IncrementCounter(ctx, ipKey, lo.IPWindow, now)
+		return err
+	}
+
+	u, err := h.store.UserByNIP(ctx, canonical)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, h.unknownNIP(ctx, canonical, pw, now, countIPFailure), nil
+	}
+	if err != nil {
+		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if u.PasswordLocked {
+		return nil, outcome{reason: "password locked", message: "login.locked"}, nil
+	}
+	if now.Before(u.LockedUntil) {
+		return nil, outcome{reason: "delayed", message: "login.invalid_credentials", retryAt: u.LockedUntil}, nil
+	}
+
+	expected := u.FailedPasswords + 1
+	n, err := h.store.RecordPasswordFailure(ctx, u.ID, now.Add(lo.delay(expected)), expected >= lo.LockAfter, now)
+	if err != nil {
+		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if n != expected && n >= lo.DelayAfter {
+		// Another attempt for this account got in first; it is the one
+		// evaluated, this one waits its turn.
+		return nil, outcome{reason: "concurrent attempt", message: "login.invalid_credentials", retryAt: now.Add(lo.delay(n))}, nil
+	}
+
+	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return nil, outcome{}, err
+	}
+	switch {
+	case !ok && u.PasswordHash == "":
+		return nil, wrongPassword("no password set (account not activated)"), countIPFailure()
+	case !ok:
+		return nil, wrongPassword("wrong password"), countIPFailure()
+	case u.State == storage.StateDisabled:
+		return nil, wrongPassword("account disabled"), nil
+	}
+	if err := h.store.RecordLogin(ctx, u.ID, now); err != nil {
+		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	return u, outcome{}, nil
+}
+
+// unknownNIP costs the same hashing work as a known one and keeps a
+// failure ladder of its own, so neither timing nor lockout behaviour tells
+// which NIPs exist.
+func (h *Handler) unknownNIP(ctx context.Context, canonical, pw string, now time.Time, countIPFailure func() error) outcome {
+	lo := h.cfg.Lockout
+	window := lo.DelayMax
+	n, err := h.store.IncrementCounter(ctx, "pwfail:nip:"+canonical, window, now)
+	if err == nil && n > lo.DelayAfter {
+		return outcome{reason: "unknown nip (delayed)", message: "login.invalid_credentials", retryAt: now.Add(lo.delay(n))}
+	}
+	if _, err := h.hasher.Verify(ctx, "", pw); err != nil {
+		h.log.WarnContext(ctx, "dummy hash", "err", err)
+	}
+	if err := countIPFailure(); err != nil {
+		h.log.WarnContext(ctx, "count ip failure", "err", err)
+	}
+	return wrongPassword("unknown nip")
+}
+
+// delay is how long the account waits after its n-th consecutive failure:
+// nothing before DelayAfter, then DelayStart doubling up to DelayMax.
+func (lo Lockout) delay(n int) time.Duration {
+	if n < lo.DelayAfter {
+		return 0
+	}
+	d := lo.DelayStart
+	for i := lo.DelayAfter; i < n && d < lo.DelayMax; i++ {
+		d *= 2
+	}
+	return min(d, lo.DelayMax)
+}
+
+func windowEnd(now time.Time, window time.Duration) time.Time {
+	return now.Truncate(window).Add(window)
+}

@@ -1,0 +1,84 @@
+package login
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/storage"
+)
+
+// finish starts a fresh SSO session for u, records it on the auth request
+// and hands the browser to the OP's callback. Any session this browser
+// held before (perhaps another employee's, on a shared device) is ended,
+// and the new one gets a new random value (E2, E7).
+func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.User, amr []string) error {
+	ctx := c.Request().Context()
+	now := h.now()
+	if err := h.endBrowserSession(c); err != nil {
+		return err
+	}
+	token := secret.Token()
+	sess := &storage.Session{
+		ID:         "s_" + rand.Text(),
+		TokenHash:  h.hash.Hash(token),
+		UserID:     u.ID,
+		AuthTime:   now,
+		AMR:        amr,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(h.cfg.SessionAbsolute),
+	}
+	if err := h.store.CreateSession(ctx, sess); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	if err := h.store.CompleteAuthRequest(ctx, ar.ID, sess.ID, now); err != nil {
+		return fmt.Errorf("complete auth request: %w", err)
+	}
+	c.SetCookie(h.cfg.Cookies.New(cookie.Session, token, h.cfg.SessionAbsolute, http.SameSiteLaxMode))
+	h.log.InfoContext(ctx, "login complete", "sub", u.ID, "sid", sess.ID, "auth_request", ar.ID, "ip", c.RealIP())
+	return c.Redirect(http.StatusSeeOther, h.cfg.CallbackURL(ar.ID))
+}
+
+// endBrowserSession revokes the session in this browser's cookie, with
+// the tokens issued in it, and deletes the cookie.
+func (h *Handler) endBrowserSession(c echo.Context) error {
+	token := h.cfg.Cookies.Value(c.Request(), cookie.Session)
+	if token == "" {
+		return nil
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	sess, err := h.store.SessionByTokenHash(ctx, h.hash.Hash(token), h.cfg.SessionIdle, now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("load session: %w", err)
+	default:
+		if err := h.store.RevokeSession(ctx, sess.ID, now); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
+		}
+		if err := h.store.RevokeSessionTokens(ctx, sess.ID, now); err != nil {
+			return fmt.Errorf("revoke session tokens: %w", err)
+		}
+		h.log.InfoContext(ctx, "session ended", "sub", sess.UserID, "sid", sess.ID)
+	}
+	c.SetCookie(h.cfg.Cookies.Clear(cookie.Session, http.SameSiteLaxMode))
+	return nil
+}
+
+func (h *Handler) showLogout(c echo.Context) error {
+	return h.render(c, http.StatusOK, "logout", page{Title: "logout.title", Done: c.QueryParam("done") != ""})
+}
+
+func (h *Handler) submitLogout(c echo.Context) error {
+	if err := h.endBrowserSession(c); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login/logout?done=1")
+}

@@ -1,0 +1,344 @@
+// Package op is asnidp's OpenID Provider: zitadel/oidc's op package driven
+// by asnidp's storage and keys.
+//
+// The flow of one authorization:
+//
+//	/authorize ── validate (exact redirect_uri, PKCE S256, nonce rule) ──►
+//	   live SSO session usable? ── yes ─► auth request stored already done ─► /authorize/callback
+//	                            └─ no ──► auth request stored, bound to this browser ─► login pages
+//	login pages record each verified factor on the auth request ─► /authorize/callback
+//	/authorize/callback: same browser and every factor recorded? ── no ─► back to the login pages
+//	                                                              └─ yes ─► code to the client
+//	/oauth/token: the code is redeemed atomically (a second redemption revokes the first one's tokens)
+//
+// op never imports the login pages; the two share only the auth request
+// row and the cookies named in internal/cookie.
+package op
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/keys"
+	"github.com/asnidp/asnidp/storage"
+)
+
+// Config is what the provider needs from config.yaml.
+type Config struct {
+	// Issuer is static: never derived from Host or forwarding headers.
+	Issuer string
+	// CryptoKey encrypts opaque access tokens; every process derives the
+	// same one from the master key.
+	CryptoKey [32]byte
+	// LoginPath is where the login pages live (e.g. "/login/").
+	LoginPath string
+	// LogoutPath is the login pages' logout confirmation page.
+	LogoutPath string
+
+	AccessTokenLifetime    time.Duration
+	IDTokenLifetime        time.Duration
+	CodeLifetime           time.Duration
+	AuthRequestLifetime    time.Duration
+	OfflineRefreshLifetime time.Duration
+	SessionIdle            time.Duration
+
+	// RequireOTP makes the second factor part of completion.
+	RequireOTP bool
+	// ACR is reported in ID tokens completed with both factors.
+	ACR string
+
+	Cookies cookie.Jar
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Provider serves every OIDC endpoint.
+type Provider struct {
+	cfg      Config
+	store    storage.Store
+	keys     *keys.Manager
+	hash     *secret.Hasher
+	now      func() time.Time
+	log      *slog.Logger
+	newToken func() string
+
+	op        *oidcop.Provider
+	handler   http.Handler
+	discovery []byte
+}
+
+// Storage is the part of asnidp's storage the provider uses.
+type Storage = storage.Store
+
+// New builds the provider; it does not start anything.
+func New(cfg Config, store Storage, km *keys.Manager, hash *secret.Hasher) (*Provider, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Provider{
+		cfg:      cfg,
+		store:    store,
+		keys:     km,
+		hash:     hash,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		newToken: secret.Token,
+	}
+
+	opConfig := &oidcop.Config{
+		CryptoKey:                cfg.CryptoKey,
+		CryptoKeyId:              "k1",
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.Indonesian, language.English},
+		SupportedClaims:          supportedClaims,
+		SupportedScopes:          supportedScopes,
+		DefaultLogoutRedirectURI: cfg.LogoutPath,
+	}
+	var opts []oidcop.Option
+	if strings.HasPrefix(cfg.Issuer, "http://") {
+		opts = append(opts, oidcop.WithAllowInsecure()) // loopback only; config refuses any other http issuer
+	}
+	opts = append(opts, oidcop.WithLogger(cfg.Logger))
+	provider, err := oidcop.NewProvider(opConfig, &adapter{p}, oidcop.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create oidc provider: %w", err)
+	}
+	p.op = provider
+
+	endpoints := *oidcop.DefaultEndpoints
+	endpoints.DeviceAuthorization = nil // no device flow
+	endpoints.CheckSessionIframe = nil
+	legacy := oidcop.NewLegacyServer(provider, endpoints)
+	srv := &server{LegacyServer: legacy, p: p}
+	p.discovery, err = p.renderDiscovery(legacy)
+	if err != nil {
+		return nil, err
+	}
+	routes := oidcop.RegisterLegacyServer(srv, p.callback,
+		oidcop.WithHTTPMiddleware(p.guardProtocolRequest),
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+oidc.DiscoveryEndpoint, p.serveDiscovery)
+	mux.HandleFunc("GET "+oidcop.DefaultEndpoints.JwksURI.Relative(), p.serveJWKS)
+	mux.Handle("/", routes)
+	p.handler = mux
+	return p, nil
+}
+
+// Handler serves discovery, JWKS and every protocol endpoint.
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+// CallbackURL is where the login pages send the browser once they have
+// recorded the factors of auth request id.
+func (p *Provider) CallbackURL(id string) string {
+	return p.cfg.Issuer + oidcop.DefaultEndpoints.Authorization.Relative() + "/callback?id=" + url.QueryEscape(id)
+}
+
+func (p *Provider) loginURL(id string) string {
+	return p.cfg.Issuer + p.cfg.LoginPath + "?id=" + url.QueryEscape(id)
+}
+
+// renderDiscovery builds the discovery document once: it is static for a
+// static issuer, so serving it costs one write.
+func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) {
+	ctx := oidcop.ContextWithIssuer(context.Background(), p.cfg.Issuer)
+	resp, err := legacy.Discovery(ctx, &oidcop.Request[struct{}]{})
+	if err != nil {
+		return nil, fmt.Errorf("build discovery: %w", err)
+	}
+	d, ok := resp.Data.(*oidc.DiscoveryConfiguration)
+	if !ok {
+		return nil, fmt.Errorf("build discovery: unexpected %T", resp.Data)
+	}
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.IDTokenSigningAlgValuesSupported = []string{"RS256"}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.ClaimsSupported = supportedClaims
+	d.ScopesSupported = supportedScopes
+	d.RequestParameterSupported = false
+	d.RequestURIParameterSupported = false
+	if p.cfg.ACR != "" {
+		d.ACRValuesSupported = []string{p.cfg.ACR}
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode discovery: %w", err)
+	}
+	return b, nil
+}
+
+func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Write(p.discovery)
+}
+
+func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	body, err := p.keys.JWKS(r.Context())
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "render jwks", "err", err)
+		http.Error(w, `{"error":"server_error"}`, http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// Short enough that a key published ahead of rotation reaches every
+	// verifier before it signs (keys.publish_lead is longer).
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Write(body)
+}
+
+// maxProtocolBody bounds every protocol request body (F3).
+const maxProtocolBody = 1 << 20
+
+// guardProtocolRequest runs before the library on every protocol endpoint:
+// it bounds the body, refuses repeated parameters (RFC 6749 §3.1) and a
+// request that authenticates the client twice (RFC 6749 §2.3).
+func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, maxProtocolBody)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
+				return
+			}
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "request cannot be parsed")
+			return
+		}
+		for _, values := range []url.Values{r.URL.Query(), r.PostForm} {
+			for key, v := range values {
+				if len(v) > 1 {
+					writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+safeName(key)+" is repeated")
+					return
+				}
+			}
+		}
+		for key := range r.PostForm {
+			if r.URL.Query().Has(key) {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+safeName(key)+" is repeated")
+				return
+			}
+		}
+		if _, _, basic := r.BasicAuth(); basic && (r.Form.Has("client_secret") || r.Form.Has("client_assertion")) {
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication must use one method")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// safeName keeps an attacker's parameter name short and printable in an
+// error description.
+func safeName(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="asnidp"`)
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}
+
+// callback completes an auth request: only in the browser that started it
+// and only when every factor was recorded; otherwise the browser goes back
+// to the login pages, which show the step that is missing.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	ar, err := p.store.AuthRequestByID(r.Context(), id, p.now())
+	if err != nil {
+		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
+		return
+	}
+	a := &authRequest{ar: ar, requireOTP: p.cfg.RequireOTP, acr: p.cfg.ACR}
+	if !p.sameBrowser(r.Header, ar) || !a.done() {
+		p.log.WarnContext(r.Context(), "callback before the login finished", "auth_request", ar.ID, "same_browser", p.sameBrowser(r.Header, ar))
+		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
+		return
+	}
+	oidcop.AuthorizeCallback(w, r, p.op)
+}
+
+func (p *Provider) sameBrowser(h http.Header, ar *storage.AuthRequest) bool {
+	v := p.cfg.Cookies.ValueFromHeader(h, cookie.Browser)
+	return v != "" && ar.BrowserHash != "" && p.hash.Equal(ar.BrowserHash, v)
+}
+
+// storeAuthRequest persists a validated authorization request.
+func (p *Provider) storeAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintUserID, browserHash string) (*storage.AuthRequest, error) {
+	now := p.now()
+	maxAge := int64(-1)
+	if req.MaxAge != nil {
+		maxAge = int64(*req.MaxAge)
+	}
+	ar := &storage.AuthRequest{
+		ID:                  newID(),
+		BrowserHash:         browserHash,
+		ClientID:            req.ClientID,
+		RedirectURI:         req.RedirectURI,
+		State:               req.State,
+		Nonce:               req.Nonce,
+		Scopes:              req.Scopes,
+		ResponseType:        string(req.ResponseType),
+		ResponseMode:        string(req.ResponseMode),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt:              req.Prompt,
+		MaxAge:              maxAge,
+		LoginHint:           req.LoginHint,
+		HintUserID:          hintUserID,
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(p.cfg.AuthRequestLifetime),
+	}
+	for _, l := range req.UILocales {
+		ar.UILocales = append(ar.UILocales, l.String())
+	}
+	if err := p.store.CreateAuthRequest(ctx, ar); err != nil {
+		return nil, fmt.Errorf("store auth request: %w", err)
+	}
+	return ar, nil
+}
+
+// newID returns an unguessable auth request ID. Guessing one gives nothing
+// anyway (the request is bound to its browser), but it also names the
+// request in URLs and logs.
+func newID() string {
+	return "ar_" + rand.Text()
+}

@@ -1,0 +1,205 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/storage"
+)
+
+// server is the library's LegacyServer with asnidp's stricter rules where
+// the library is lenient: exact redirect URIs, PKCE for everyone, no PKCE
+// downgrade at the token endpoint, browser binding, SSO and logout.
+type server struct {
+	*oidcop.LegacyServer
+	p *Provider
+}
+
+var (
+	// An S256 challenge is the base64url SHA-256 of the verifier.
+	s256Challenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	// RFC 7636 §4.1: 43 to 128 unreserved characters.
+	codeVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+)
+
+// VerifyAuthRequest finds the client and matches the redirect URI exactly.
+// Errors here are shown by the OP and never redirected (D2).
+func (s *server) VerifyAuthRequest(ctx context.Context, r *oidcop.Request[oidc.AuthRequest]) (*oidcop.ClientRequest[oidc.AuthRequest], error) {
+	if r.Data.ClientID == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("client_id is missing")
+	}
+	c, err := s.p.store.ClientByID(ctx, r.Data.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("client_id is not registered"), http.StatusBadRequest)
+	}
+	if err != nil {
+		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	if r.Data.RedirectURI == "" || !slices.Contains(c.RedirectURIs, r.Data.RedirectURI) {
+		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client"), http.StatusBadRequest)
+	}
+	if r.Data.RequestParam != "" {
+		return nil, oidcop.NewStatusError(oidc.ErrRequestNotSupported(), http.StatusBadRequest)
+	}
+	return &oidcop.ClientRequest[oidc.AuthRequest]{Request: r, Client: s.p.wrapClient(c)}, nil
+}
+
+// Authorize applies the PKCE rules, binds the request to this browser and
+// either completes it from a live SSO session or sends the browser to the
+// login pages. Errors from here are redirected to the (verified) client.
+func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.AuthRequest]) (*oidcop.Redirect, error) {
+	p := s.p
+	req := r.Data
+	c := r.Client.(*client).c
+	if err := checkPKCE(c, req); err != nil {
+		return nil, err
+	}
+	hintUser, err := oidcop.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.op.IDTokenHintVerifier(ctx))
+	if err != nil {
+		return nil, err
+	}
+
+	redirect := oidcop.NewRedirect("")
+	browser := p.cfg.Cookies.ValueFromHeader(r.Header, cookie.Browser)
+	if browser == "" || len(browser) > 64 {
+		browser = p.newToken()
+	}
+	// Refreshed on every authorization so an active browser keeps it.
+	redirect.Header.Add("Set-Cookie", p.cfg.Cookies.New(cookie.Browser, browser, 0, http.SameSiteLaxMode).String())
+
+	sess := p.reusableSession(ctx, r.Header, req, hintUser)
+	if sess == nil && slices.Contains(req.Prompt, oidc.PromptNone) {
+		return nil, oidc.ErrLoginRequired()
+	}
+	ar, err := p.storeAuthRequest(ctx, req, hintUser, p.hash.Hash(browser))
+	if err != nil {
+		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	if sess == nil {
+		redirect.URL = p.loginURL(ar.ID)
+		return redirect, nil
+	}
+	if err := p.completeFromSession(ctx, ar, sess); err != nil {
+		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	redirect.URL = p.CallbackURL(ar.ID)
+	return redirect, nil
+}
+
+// checkPKCE: S256 is required unless the confidential client was
+// registered with PKCE optional, and then a nonce must protect the code
+// instead (D3, D4). `plain` is never accepted.
+func checkPKCE(c *storage.Client, req *oidc.AuthRequest) error {
+	if req.CodeChallenge == "" {
+		if req.CodeChallengeMethod != "" {
+			return oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
+		}
+		if !c.PKCEOptional {
+			return oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)")
+		}
+		if req.Nonce == "" {
+			return oidc.ErrInvalidRequest().WithDescription("nonce is required when PKCE is not used")
+		}
+		return nil
+	}
+	if req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	if !s256Challenge.MatchString(req.CodeChallenge) {
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge is not a base64url SHA-256 value")
+	}
+	return nil
+}
+
+// CodeExchange redeems a code. Unlike the library, a challenge sent at
+// /authorize always requires the verifier, whatever the client type (D5),
+// and the code is burnt by the first attempt, right or wrong (D6).
+func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.AccessTokenRequest]) (*oidcop.Response, error) {
+	p := s.p
+	authReq, err := oidcop.AuthRequestByCode(ctx, p.op.Storage(), r.Data.Code)
+	if err != nil {
+		return nil, err
+	}
+	challenge := authReq.GetCodeChallenge()
+	verifier := r.Data.CodeVerifier
+	switch {
+	case challenge == nil && verifier != "":
+		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier sent but no code_challenge was")
+	case challenge == nil:
+		// Only a PKCE-optional confidential client gets here; its
+		// authorization request carried a nonce (checked at /authorize).
+	case !codeVerifier.MatchString(verifier):
+		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is missing or malformed")
+	case !oidc.VerifyCodeChallenge(challenge, verifier):
+		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier does not match")
+	}
+	if r.Client.GetID() != authReq.GetClientID() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("code was issued to another client")
+	}
+	if r.Data.RedirectURI != authReq.GetRedirectURI() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+	}
+	resp, err := oidcop.CreateTokenResponse(ctx, authReq, r.Client, p.op, true, r.Data.Code, "")
+	if err != nil {
+		return nil, err
+	}
+	return oidcop.NewResponse(resp), nil
+}
+
+// EndSession ends the SSO session of this browser. It redirects to the
+// client only for a valid id_token_hint and an exactly registered
+// post_logout_redirect_uri; otherwise the login pages ask the user (D2).
+func (s *server) EndSession(ctx context.Context, r *oidcop.Request[oidc.EndSessionRequest]) (*oidcop.Redirect, error) {
+	p := s.p
+	if r.Data.IdTokenHint == "" {
+		return oidcop.NewRedirect(p.cfg.Issuer + p.cfg.LogoutPath), nil
+	}
+	claims, err := oidcop.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, r.Data.IdTokenHint, p.op.IDTokenHintVerifier(ctx))
+	if err != nil && !errors.As(err, &oidcop.IDTokenHintExpiredError{}) {
+		return oidcop.NewRedirect(p.cfg.Issuer + p.cfg.LogoutPath), nil
+	}
+	clientID := claims.GetAuthorizedParty()
+	if clientID == "" && len(claims.GetAudience()) == 1 {
+		clientID = claims.GetAudience()[0]
+	}
+	if r.Data.ClientID != "" && r.Data.ClientID != clientID {
+		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("client_id does not match the id_token_hint"), http.StatusBadRequest)
+	}
+
+	if err := p.endBrowserSession(ctx, r.Header, claims.GetSubject(), sidOf(claims)); err != nil {
+		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	target := p.cfg.Issuer + p.cfg.LogoutPath + "?done=1"
+	if uri := r.Data.PostLogoutRedirectURI; uri != "" {
+		c, err := p.store.ClientByID(ctx, clientID)
+		if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, uri) {
+			return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri is not registered for this client"), http.StatusBadRequest)
+		}
+		target = uri
+		if r.Data.State != "" {
+			u, _ := url.Parse(uri)
+			q := u.Query()
+			q.Set("state", r.Data.State)
+			u.RawQuery = q.Encode()
+			target = u.String()
+		}
+	}
+	redirect := oidcop.NewRedirect(target)
+	redirect.Header.Add("Set-Cookie", p.cfg.Cookies.Clear(cookie.Session, http.SameSiteLaxMode).String())
+	return redirect, nil
+}
+
+func sidOf(claims *oidc.IDTokenClaims) string {
+	if sid, ok := claims.Claims["sid"].(string); ok {
+		return sid
+	}
+	return ""
+}
