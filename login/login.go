@@ -9,7 +9,10 @@ package login
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -20,7 +23,9 @@ import (
 
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/i18n"
+	"github.com/asnidp/asnidp/internal/mail"
 	"github.com/asnidp/asnidp/internal/password"
+	"github.com/asnidp/asnidp/internal/seal"
 	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/templates"
@@ -46,6 +51,19 @@ type Config struct {
 	PasswordOnly time.Duration
 
 	Lockout Lockout
+
+	// Enrolment is how long after the password the authenticator may be
+	// enrolled; TOTPLockAfter consecutive wrong codes lock it.
+	Enrolment     time.Duration
+	TOTPLockAfter int
+	// IssuerName is what authenticator apps show for the account.
+	IssuerName string
+	// Sealer seals authenticator seeds; Rand makes them.
+	Sealer *seal.Sealer
+	Rand   io.Reader
+
+	Mail  mail.Sender
+	Mails *mail.Renderer
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -95,7 +113,10 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	pages, err := templates.NewRenderer(templates.FS, "login", "error", "logout")
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout")
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +132,10 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 	g := e.Group("/login")
 	g.GET("/", h.showLogin)
 	g.POST("/", h.submitLogin)
+	g.GET("/otp", h.showOTP)
+	g.POST("/otp", h.submitOTP)
+	g.GET("/enrol", h.showEnrol)
+	g.POST("/enrol", h.submitEnrol)
 	g.GET("/logout", h.showLogout)
 	g.POST("/logout", h.submitLogout)
 	h.echo = e
@@ -132,6 +157,12 @@ type page struct {
 	NIP     string
 	Message string
 	Done    bool
+
+	// Enrolment page: the QR code image, the otpauth link and the seed
+	// for manual entry.
+	QR     template.URL
+	KeyURL template.URL
+	Secret string
 }
 
 // render writes a page with status.

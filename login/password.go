@@ -40,8 +40,13 @@ func (h *Handler) showLogin(c echo.Context) error {
 		return err
 	}
 	p := page{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar), NIP: ar.LoginHint}
-	if c.QueryParam("notice") == "reset" {
+	switch c.QueryParam("notice") {
+	case "reset":
 		p.Notice = "login.success_reset"
+	case "expired":
+		p.Error = "otp.expired"
+	case "otp_too_many":
+		p.Error = "otp.too_many"
 	}
 	if len(p.NIP) > 40 {
 		p.NIP = ""
@@ -91,7 +96,7 @@ func (h *Handler) submitLogin(c echo.Context) error {
 		return fmt.Errorf("record password factor: %w", err)
 	}
 	h.log.InfoContext(ctx, "password accepted", "nip", canonical, "sub", u.ID, "ip", c.RealIP(), "auth_request", ar.ID)
-	return h.finish(c, ar, u, []string{"pwd"})
+	return h.afterPassword(c, ar, u)
 }
 
 // wib is Western Indonesia Time, the zone retry times are shown in.

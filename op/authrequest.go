@@ -38,16 +38,16 @@ func (a *authRequest) done() bool {
 	return !a.requireOTP || !ar.OTPAt.IsZero()
 }
 
-func (a *authRequest) GetID() string        { return a.ar.ID }
-func (a *authRequest) Done() bool           { return a.done() }
-func (a *authRequest) GetClientID() string  { return a.ar.ClientID }
-func (a *authRequest) GetNonce() string     { return a.ar.Nonce }
+func (a *authRequest) GetID() string          { return a.ar.ID }
+func (a *authRequest) Done() bool             { return a.done() }
+func (a *authRequest) GetClientID() string    { return a.ar.ClientID }
+func (a *authRequest) GetNonce() string       { return a.ar.Nonce }
 func (a *authRequest) GetRedirectURI() string { return a.ar.RedirectURI }
-func (a *authRequest) GetScopes() []string  { return a.ar.Scopes }
-func (a *authRequest) GetState() string     { return a.ar.State }
-func (a *authRequest) GetSubject() string   { return a.ar.UserID }
+func (a *authRequest) GetScopes() []string    { return a.ar.Scopes }
+func (a *authRequest) GetState() string       { return a.ar.State }
+func (a *authRequest) GetSubject() string     { return a.ar.UserID }
 func (a *authRequest) GetAuthTime() time.Time { return a.ar.AuthTime }
-func (a *authRequest) GetAudience() []string { return []string{a.ar.ClientID} }
+func (a *authRequest) GetAudience() []string  { return []string{a.ar.ClientID} }
 
 func (a *authRequest) GetACR() string {
 	if a.requireOTP && !a.ar.OTPAt.IsZero() {
@@ -100,12 +100,12 @@ type refreshRequest struct {
 
 var _ oidcop.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetAMR() []string        { return r.rt.AMR }
-func (r *refreshRequest) GetAudience() []string   { return r.rt.Audience }
-func (r *refreshRequest) GetAuthTime() time.Time  { return r.rt.AuthTime }
-func (r *refreshRequest) GetClientID() string     { return r.rt.ClientID }
-func (r *refreshRequest) GetScopes() []string     { return r.scopes }
-func (r *refreshRequest) GetSubject() string      { return r.rt.UserID }
+func (r *refreshRequest) GetAMR() []string       { return r.rt.AMR }
+func (r *refreshRequest) GetAudience() []string  { return r.rt.Audience }
+func (r *refreshRequest) GetAuthTime() time.Time { return r.rt.AuthTime }
+func (r *refreshRequest) GetClientID() string    { return r.rt.ClientID }
+func (r *refreshRequest) GetScopes() []string    { return r.scopes }
+func (r *refreshRequest) GetSubject() string     { return r.rt.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) {
 	// The library narrows scopes only to a subset it has validated.
 	r.scopes = slices.Clone(s)

@@ -104,20 +104,20 @@ func ValidateClient(c *storage.Client) error {
 
 // client adapts a storage.Client to zitadel's op.Client.
 type client struct {
-	c         *storage.Client
-	loginURL  func(authRequestID string) string
+	c          *storage.Client
+	loginURL   func(authRequestID string) string
 	idTokenTTL time.Duration
 }
 
 var _ oidcop.Client = (*client)(nil)
 
-func (c *client) GetID() string                  { return c.c.ID }
-func (c *client) RedirectURIs() []string         { return c.c.RedirectURIs }
+func (c *client) GetID() string                    { return c.c.ID }
+func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
-func (c *client) LoginURL(id string) string       { return c.loginURL(id) }
-func (c *client) IDTokenLifetime() time.Duration  { return c.idTokenTTL }
-func (c *client) DevMode() bool                   { return false }
-func (c *client) ClockSkew() time.Duration        { return 0 }
+func (c *client) LoginURL(id string) string        { return c.loginURL(id) }
+func (c *client) IDTokenLifetime() time.Duration   { return c.idTokenTTL }
+func (c *client) DevMode() bool                    { return false }
+func (c *client) ClockSkew() time.Duration         { return 0 }
 
 // ApplicationType: confidential clients are web apps; public ones native
 // (or browser) apps. Redirect URIs are matched exactly before the library

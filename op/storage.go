@@ -446,12 +446,14 @@ type signingKey struct {
 }
 
 func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
-func (k signingKey) Key() any                                   { return k.key }
-func (k signingKey) ID() string                                 { return k.id }
+func (k signingKey) Key() any                                    { return k.key }
+func (k signingKey) ID() string                                  { return k.id }
 
 type publicKey struct{ jose.JSONWebKey }
 
-func (k publicKey) ID() string                          { return k.KeyID }
-func (k publicKey) Algorithm() jose.SignatureAlgorithm  { return jose.SignatureAlgorithm(k.JSONWebKey.Algorithm) }
-func (k publicKey) Use() string                         { return k.JSONWebKey.Use }
-func (k publicKey) Key() any                            { return k.JSONWebKey.Key }
+func (k publicKey) ID() string { return k.KeyID }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm {
+	return jose.SignatureAlgorithm(k.JSONWebKey.Algorithm)
+}
+func (k publicKey) Use() string { return k.JSONWebKey.Use }
+func (k publicKey) Key() any    { return k.JSONWebKey.Key }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asnidp/asnidp/internal/config"
+	"github.com/asnidp/asnidp/internal/mail"
 	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/internal/seal"
 	"github.com/asnidp/asnidp/internal/secret"
@@ -27,6 +28,7 @@ type app struct {
 	secrets *secret.Hasher
 	hasher  *password.Hasher
 	keys    *keys.Manager
+	mail    mail.Sender
 }
 
 // loadConfig reads the config file and environment; every problem is in
@@ -86,6 +88,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, now func(
 			Now:             now,
 		}),
 	}
+	a.mail = mail.LogSender{Log: log}
 	if err := a.keys.Init(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load signing keys: %w", err)

@@ -53,18 +53,17 @@ func (r *relyingParty) start(t *testing.T, o *testOP, b *browser, extra ...rp.Au
 	return b.follow(o.URL, rp.AuthURL(state, r.RelyingParty, opts...)), p, state
 }
 
-// login walks authorize → login form → callback in b and returns the code
-// and the PKCE pair used.
+// login walks authorize → password → second factor (enrolling the
+// authenticator on first use) → callback in b and returns the code and the
+// PKCE pair used.
 func (r *relyingParty) login(t *testing.T, o *testOP, b *browser, u testUser, extra ...rp.AuthURLOpt) (string, pkce) {
 	t.Helper()
 	loginPage, p, state := r.start(t, o, b, extra...)
 	if loginPage.status != http.StatusOK {
 		t.Fatalf("login page status %d:\n%s", loginPage.status, loginPage.body)
 	}
-	done := b.submit(loginPage, "/login/", map[string]string{"nip": u.NIP, "password": u.Password})
-	if done.status != http.StatusSeeOther {
-		t.Fatalf("login POST = %d, want 303; body:\n%s", done.status, done.body)
-	}
+	factor := o.password(b, loginPage, u)
+	done := o.secondFactor(b, factor, u)
 	final := b.follow(o.URL, done.location())
 	code, gotState := codeFrom(t, final, rpRedirect)
 	if gotState != state { // D11: state round-trips byte-exact, Unicode included
@@ -120,6 +119,9 @@ func TestFlow_FullJourney(t *testing.T) {
 	}
 	if claims.Subject == u.NIP || len(claims.Subject) != 36 {
 		t.Errorf("sub = %q, want a UUID that is not the NIP", claims.Subject)
+	}
+	if !slices.Equal(claims.AuthenticationMethodsReferences, []string{"pwd", "otp", "mfa"}) || claims.AuthenticationContextClassReference != "urn:asn:loa:mfa" { // A7
+		t.Errorf("amr/acr = %v/%q, want [pwd otp mfa]/urn:asn:loa:mfa", claims.AuthenticationMethodsReferences, claims.AuthenticationContextClassReference)
 	}
 	if claims.Claims["sid"] == nil {
 		t.Error("ID token has no sid")

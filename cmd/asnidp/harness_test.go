@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,6 +78,9 @@ type testOP struct {
 	logs    *syncBuffer
 	cfg     config.Config
 	stop    func()
+
+	mu    sync.Mutex
+	seeds map[string][]byte // authenticator seeds by NIP, as a phone holds them
 }
 
 const testConfig = `issuer: %s
@@ -102,7 +109,7 @@ func startOP(t *testing.T, env ...string) *testOP {
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := &testOP{t: t, URL: issuer, cfgPath: cfgPath, environ: env, clock: newClock(), logs: &syncBuffer{}}
+	o := &testOP{t: t, URL: issuer, cfgPath: cfgPath, environ: env, clock: newClock(), logs: &syncBuffer{}, seeds: map[string][]byte{}}
 	o.cfg, err = config.Load(cfgPath, env)
 	if err != nil {
 		t.Fatalf("load test config: %v", err)
@@ -294,6 +301,9 @@ func (b *browser) post(u string, form url.Values) *page {
 // redirect leaves the OP (to a relying party); it returns the last page.
 func (b *browser) follow(opURL, u string) *page {
 	b.t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = opURL + u
+	}
 	for range 10 {
 		p := b.get(u)
 		loc := p.location()
@@ -415,3 +425,95 @@ func codeFrom(t *testing.T, p *page, redirectURI string) (code, state string) {
 	return code, u.Query().Get("state")
 }
 
+// password submits NIP and password on a login page and follows to the
+// second-factor page.
+func (o *testOP) password(b *browser, loginPage *page, u testUser) *page {
+	o.t.Helper()
+	done := b.submit(loginPage, "/login/", map[string]string{"nip": u.NIP, "password": u.Password})
+	if done.status != http.StatusSeeOther {
+		o.t.Fatalf("password POST = %d, want 303; body:\n%s", done.status, done.body)
+	}
+	next := b.follow(o.URL, done.location())
+	if next.status != http.StatusOK {
+		o.t.Fatalf("after password: status %d at %s:\n%s", next.status, next.url, next.body)
+	}
+	return next
+}
+
+// secondFactor completes the enrolment or code page with a fresh code,
+// reading the seed from the enrolment page the way a person would, and
+// returns the redirect to the OP callback.
+func (o *testOP) secondFactor(b *browser, factor *page, u testUser) *page {
+	o.t.Helper()
+	var action string
+	switch {
+	case strings.Contains(factor.body, `action="/login/enrol"`):
+		o.mu.Lock()
+		o.seeds[u.NIP] = seedFromPage(o.t, factor)
+		o.mu.Unlock()
+		action = "/login/enrol"
+	case strings.Contains(factor.body, `action="/login/otp"`):
+		action = "/login/otp"
+	default:
+		o.t.Fatalf("expected the enrolment or code page, got %s:\n%s", factor.url, factor.body)
+	}
+	done := b.submit(factor, action, map[string]string{"code": o.nextCode(u)})
+	if done.status != http.StatusSeeOther {
+		o.t.Fatalf("%s POST = %d, want 303; body:\n%s", action, done.status, done.body)
+	}
+	return done
+}
+
+// nextCode moves the clock into a step no code was used in yet and
+// returns the code a phone would show for u.
+func (o *testOP) nextCode(u testUser) string {
+	o.t.Helper()
+	o.clock.Advance(totpPeriod)
+	o.mu.Lock()
+	seed := o.seeds[u.NIP]
+	o.mu.Unlock()
+	if seed == nil {
+		o.t.Fatalf("no authenticator seed for %s", u.NIP)
+	}
+	return rfc6238(seed, o.clock.Now().Unix()/30)
+}
+
+// seedFromPage reads the manual-entry key from the enrolment page.
+func seedFromPage(t *testing.T, p *page) []byte {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(p.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && attr(n, "id") == "secret" && n.FirstChild != nil {
+			text = n.FirstChild.Data
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(strings.TrimSpace(text), " ", ""))
+	if err != nil || len(seed) != 20 {
+		t.Fatalf("enrolment page secret %q is not a 160-bit base32 key: %v", text, err)
+	}
+	return seed
+}
+
+const totpPeriod = 30 * time.Second
+
+// rfc6238 computes a 6-digit TOTP (SHA-1) independently of the server's
+// implementation; TestRFC6238Vectors pins it to the RFC's test vectors.
+func rfc6238(seed []byte, step int64) string {
+	mac := hmac.New(sha1.New, seed)
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], uint64(step))
+	mac.Write(msg[:])
+	sum := mac.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
+	return fmt.Sprintf("%06d", bin%1_000_000)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/i18n"
+	"github.com/asnidp/asnidp/internal/mail"
 	"github.com/asnidp/asnidp/login"
 	"github.com/asnidp/asnidp/op"
 	"github.com/asnidp/asnidp/templates"
@@ -112,7 +113,7 @@ func (a *app) handler() (http.Handler, error) {
 		AuthRequestLifetime:    cfg.Tokens.AuthRequest,
 		OfflineRefreshLifetime: cfg.Tokens.OfflineRefreshToken,
 		SessionIdle:            cfg.Session.Idle,
-		RequireOTP:             false,
+		RequireOTP:             true,
 		ACR:                    cfg.Login.ACR,
 		Cookies:                jar,
 		Now:                    a.now,
@@ -126,6 +127,10 @@ func (a *app) handler() (http.Handler, error) {
 		return nil, err
 	}
 	proxies, err := trustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	mails, err := mail.NewRenderer(templates.FS, cfg.Login.IssuerName, cfg.Issuer)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +150,14 @@ func (a *app) handler() (http.Handler, error) {
 			IPFailures: cfg.Password.IPFailures,
 			IPWindow:   cfg.Password.IPFailWindow,
 		},
-		Now:    a.now,
-		Logger: a.log,
+		Enrolment:     cfg.Session.Enrolment,
+		TOTPLockAfter: cfg.Login.TOTPLockAfter,
+		IssuerName:    cfg.Login.IssuerName,
+		Sealer:        a.sealer,
+		Mail:          a.mail,
+		Mails:         mails,
+		Now:           a.now,
+		Logger:        a.log,
 	}, a.store, a.hasher, a.secrets, catalog)
 	if err != nil {
 		return nil, err

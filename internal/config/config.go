@@ -77,17 +77,17 @@ type Session struct {
 
 // Password configures hashing and the lockout ladder.
 type Password struct {
-	MinLength     int           `koanf:"min_length"`
-	MemoryKiB     uint32        `koanf:"memory_kib"`
-	Iterations    uint32        `koanf:"iterations"`
-	Workers       int           `koanf:"workers"`
-	QueueTimeout  time.Duration `koanf:"queue_timeout"`
-	DelayAfter    int           `koanf:"delay_after"`
-	DelayStart    time.Duration `koanf:"delay_start"`
-	DelayMax      time.Duration `koanf:"delay_max"`
-	LockAfter     int           `koanf:"lock_after"`
-	IPFailures    int           `koanf:"ip_failures"`
-	IPFailWindow  time.Duration `koanf:"ip_fail_window"`
+	MinLength    int           `koanf:"min_length"`
+	MemoryKiB    uint32        `koanf:"memory_kib"`
+	Iterations   uint32        `koanf:"iterations"`
+	Workers      int           `koanf:"workers"`
+	QueueTimeout time.Duration `koanf:"queue_timeout"`
+	DelayAfter   int           `koanf:"delay_after"`
+	DelayStart   time.Duration `koanf:"delay_start"`
+	DelayMax     time.Duration `koanf:"delay_max"`
+	LockAfter    int           `koanf:"lock_after"`
+	IPFailures   int           `koanf:"ip_failures"`
+	IPFailWindow time.Duration `koanf:"ip_fail_window"`
 }
 
 // Login configures the hosted pages.
@@ -96,6 +96,9 @@ type Login struct {
 	IssuerName string `koanf:"issuer_name"`
 	// ACR is the acr value ID tokens carry after both factors.
 	ACR string `koanf:"acr"`
+	// TOTPLockAfter consecutive wrong authenticator codes lock the
+	// authenticator until an operator or an email reset releases it.
+	TOTPLockAfter int `koanf:"totp_lock_after"`
 }
 
 // Mail selects how mail leaves the process.
@@ -186,8 +189,9 @@ func Default() Config {
 			IPFailWindow: time.Hour,
 		},
 		Login: Login{
-			IssuerName: "ASN Digital",
-			ACR:        "urn:asn:loa:mfa",
+			IssuerName:    "ASN Digital",
+			ACR:           "urn:asn:loa:mfa",
+			TOTPLockAfter: 100,
 		},
 		Mail: Mail{
 			Driver: "log",

@@ -100,6 +100,7 @@ func (c *Config) Validate() []string {
 	if strings.TrimSpace(c.Login.IssuerName) == "" {
 		p.add("login.issuer_name", "must be set")
 	}
+	p.atLeast("login.totp_lock_after", c.Login.TOTPLockAfter, 5)
 	if strings.TrimSpace(c.Login.ACR) == "" {
 		p.add("login.acr", "must be set")
 	}

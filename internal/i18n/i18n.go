@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 	"golang.org/x/text/language"
 )
 
-//go:embed locales/*.json
+//go:embed locales
 var locales embed.FS
 
 // Languages the pages and mails are written in, default first.
@@ -32,20 +33,29 @@ func New() (*Catalog, error) {
 	b := goi18n.NewBundle(language.Indonesian)
 	b.RegisterUnmarshalFunc("json", json.Unmarshal)
 	c := &Catalog{bundle: b, matcher: language.NewMatcher(Languages), keys: map[string][]string{}}
+	// Each language is a directory of JSON files, one per area of the
+	// pages, so features add their messages without touching others'.
 	for _, tag := range Languages {
-		name := "locales/" + tag.String() + ".json"
-		data, err := locales.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("read catalog %s: %w", name, err)
+		lang := tag.String()
+		names, err := fs.Glob(locales, "locales/"+lang+"/*.json")
+		if err != nil || len(names) == 0 {
+			return nil, fmt.Errorf("no catalog for %s", lang)
 		}
-		f, err := b.ParseMessageFileBytes(data, name)
-		if err != nil {
-			return nil, fmt.Errorf("parse catalog %s: %w", name, err)
+		for _, name := range names {
+			data, err := locales.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("read catalog %s: %w", name, err)
+			}
+			// go-i18n takes the language from the file name.
+			f, err := b.ParseMessageFileBytes(data, strings.TrimSuffix(name, ".json")+"."+lang+".json")
+			if err != nil {
+				return nil, fmt.Errorf("parse catalog %s: %w", name, err)
+			}
+			for _, m := range f.Messages {
+				c.keys[lang] = append(c.keys[lang], m.ID)
+			}
 		}
-		for _, m := range f.Messages {
-			c.keys[tag.String()] = append(c.keys[tag.String()], m.ID)
-		}
-		sort.Strings(c.keys[tag.String()])
+		sort.Strings(c.keys[lang])
 	}
 	return c, nil
 }
