@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/asnidp/asnidp/internal/config"
+	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/storage"
+)
+
+// benchApp is the whole HTTP handler on a SQLite file, driven in-process
+// so the figures measure asnidp, not the loopback network.
+type benchApp struct {
+	*app
+	handler http.Handler
+	secret  string
+	user    *storage.User
+	pw      string
+}
+
+func newBenchApp(b *testing.B) *benchApp {
+	b.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	cfg, err := config.Load("", []string{
+		"ASNIDP_ISSUER=http://127.0.0.1:8080",
+		"ASNIDP_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"ASNIDP_DATABASE_DSN=" + filepath.Join(b.TempDir(), "bench.db"),
+		"ASNIDP_LOG_LEVEL=error",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() })
+	h, err := a.handler()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ba := &benchApp{app: a, handler: h, secret: "bench-secret-" + rand.Text()}
+	c := &storage.Client{ID: "bench", RedirectURIs: []string{rpRedirect},
+		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}}
+	if err := registerClient(ctx, a, c, ba.secret, false); err != nil {
+		b.Fatal(err)
+	}
+	ba.pw = "kopi tubruk pagi hari"
+	hash, err := a.hasher.Hash(ctx, ba.pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	ba.user = &storage.User{ID: uuid.NewString(), NIP: "198609262015051001", Name: "Bench", Email: "bench@example.go.id",
+		State: storage.StatePasswordSet, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := a.store.CreateUser(ctx, ba.user); err != nil {
+		b.Fatal(err)
+	}
+	return ba
+}
+
+func (ba *benchApp) post(path string, form url.Values, basic bool, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		req.SetBasicAuth("bench", ba.secret)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	ba.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// doneAuthRequest stores an auth request that went through both factors,
+// with a code, as the login pages and the callback leave it.
+func (ba *benchApp) doneAuthRequest(b *testing.B, p pkce, code, browserHash string, done bool) string {
+	b.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	ar := &storage.AuthRequest{ID: "ar_" + rand.Text(), BrowserHash: browserHash, ClientID: "bench", RedirectURI: rpRedirect,
+		Scopes: []string{"openid", "profile"}, ResponseType: "code", CodeChallenge: p.challenge, CodeChallengeMethod: "S256",
+		Nonce: "n", MaxAge: -1, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := ba.store.CreateAuthRequest(ctx, ar); err != nil {
+		b.Fatal(err)
+	}
+	if !done {
+		return ar.ID
+	}
+	if err := ba.store.SetAuthRequestUser(ctx, ar.ID, ba.user.ID, now); err != nil {
+		b.Fatal(err)
+	}
+	if err := ba.store.SetAuthRequestOTP(ctx, ar.ID, now); err != nil {
+		b.Fatal(err)
+	}
+	if err := ba.store.CompleteAuthRequest(ctx, ar.ID, "s_bench", now); err != nil {
+		b.Fatal(err)
+	}
+	if err := ba.store.SaveAuthCode(ctx, ar.ID, ba.secrets.Hash(code), now.Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	return ar.ID
+}
+
+// BenchmarkTokenCodeExchange measures /oauth/token for authorization_code
+// on SQLite: redeem the code, check PKCE and the client, sign the ID token.
+func BenchmarkTokenCodeExchange(b *testing.B) {
+	ba := newBenchApp(b)
+	p := newPKCE()
+	codes := make([]string, b.N)
+	for i := range codes {
+		codes[i] = "code-" + rand.Text()
+		ba.doneAuthRequest(b, p, codes[i], "", true)
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			code := codes[next.Add(1)-1]
+			rec := ba.post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {rpRedirect}, "code_verifier": {p.verifier}}, true)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("token = %d %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkTokenClientCredentials measures service-to-service tokens.
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	ba := newBenchApp(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := ba.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, true)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("token = %d %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkPasswordLogin measures the NIP + password step: throttling
+// reads and writes, one argon2id verification, recording the factor.
+func BenchmarkPasswordLogin(b *testing.B) {
+	ba := newBenchApp(b)
+	jar := cookie.Jar{}
+	type attempt struct{ id, browser string }
+	attempts := make([]attempt, b.N)
+	for i := range attempts {
+		attempts[i].browser = "browser-" + rand.Text()
+		attempts[i].id = ba.doneAuthRequest(b, newPKCE(), "", ba.secrets.Hash(attempts[i].browser), false)
+	}
+	const csrf = "0123456789012345678901234567890123456789012"
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			a := attempts[next.Add(1)-1]
+			rec := ba.post("/login/", url.Values{"id": {a.id}, "csrf": {csrf}, "nip": {ba.user.NIP}, "password": {ba.pw}}, false,
+				jar.New(cookie.Browser, a.browser, 0, http.SameSiteLaxMode), jar.New(cookie.CSRF, csrf, 0, http.SameSiteStrictMode))
+			if rec.Code != http.StatusSeeOther {
+				b.Fatalf("login = %d %s", rec.Code, rec.Body)
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// BenchmarkDiscovery measures the pre-rendered discovery document.
+func BenchmarkDiscovery(b *testing.B) {
+	ba := newBenchApp(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := httptest.NewRecorder()
+			ba.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/openid-configuration", nil))
+			if rec.Code != http.StatusOK {
+				b.Fatal(fmt.Sprint(rec.Code))
+			}
+		}
+	})
+}
