@@ -1,0 +1,175 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/asnidp/asnidp/storage"
+	"github.com/asnidp/asnidp/storage/storagetest"
+)
+
+const postgresEnv = "ASNIDP_TEST_POSTGRES_DSN"
+
+// postgresDSN returns the test server's DSN or skips the test.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(postgresEnv)
+	if dsn == "" && os.Getenv("ASNIDP_TEST_REQUIRE_POSTGRES") != "" {
+		t.Fatal(postgresEnv + " is not set but ASNIDP_TEST_REQUIRE_POSTGRES is: PostgreSQL tests must run")
+	}
+	if dsn == "" {
+		t.Skip(postgresEnv + " is not set, so the PostgreSQL tests are skipped; set it to e.g. " +
+			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	return dsn
+}
+
+// newPostgresSchema creates an empty schema with a random name, dropped
+// when the test ends, and returns a DSN whose connections work in it.
+func newPostgresSchema(t *testing.T) string {
+	t.Helper()
+	base := postgresDSN(t)
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "asnidp_test_" + hex.EncodeToString(b)
+
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open %s: %v", postgresEnv, err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	// Registered before any store's Close, so it runs after them.
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			t.Errorf("open %s to drop the test schema: %v", postgresEnv, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withSearchPath(t, base, schema)
+}
+
+// withSearchPath adds search_path to a URL or key=value DSN; pgx sends it
+// as a run-time parameter when each connection starts.
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", postgresEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openPostgres opens (without migrating) a store on dsn, closed at the end
+// of the test. The pool is kept small: the suite's races would otherwise
+// open one connection per goroutine.
+func openPostgres(t *testing.T, dsn string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Options{Driver: DriverPostgres, DSN: dsn, MaxOpenConns: 8, MaxIdleConns: 8})
+	if err != nil {
+		t.Fatalf("Open(postgres) = %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	warmPool(t, s, 8)
+	return s
+}
+
+// warmPool opens n connections up front. Opening one takes far longer
+// than the statements the races run, so on a cold pool the first
+// goroutines would finish before the others start and a race would test
+// nothing.
+func warmPool(t *testing.T, s *Store, n int) {
+	t.Helper()
+	var txs []*sql.Tx
+	for range n {
+		tx, err := s.db.BeginTx(t.Context(), nil)
+		if err != nil {
+			t.Fatalf("warm the pool: %v", err)
+		}
+		txs = append(txs, tx)
+	}
+	for _, tx := range txs {
+		tx.Rollback()
+	}
+}
+
+func newPostgresStore(t *testing.T) *Store {
+	t.Helper()
+	s := openPostgres(t, newPostgresSchema(t))
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate() = %v", err)
+	}
+	return s
+}
+
+func TestPostgres_Store(t *testing.T) {
+	postgresDSN(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store { return newPostgresStore(t) })
+}
+
+func TestPostgres_MigrateTwice(t *testing.T) {
+	s := newPostgresStore(t)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("second Migrate() = %v, want nil", err)
+	}
+	checkMigratedOnce(t, s.db.DB)
+	if err := s.CreateClient(t.Context(), &storage.Client{ID: "rp"}); err != nil {
+		t.Errorf("CreateClient after two migrations = %v", err)
+	}
+}
+
+// I5: two processes starting at once on a fresh schema both come up, and
+// the schema is migrated once.
+func TestPostgres_ConcurrentMigrate_I5(t *testing.T) {
+	dsn := newPostgresSchema(t)
+	// Two stores, two pools: as two processes would have.
+	stores := []*Store{openPostgres(t, dsn), openPostgres(t, dsn)}
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Migrate() #%d = %v, want nil", i, err)
+		}
+	}
+	checkMigratedOnce(t, stores[0].db.DB)
+	for i, s := range stores {
+		if err := s.CreateClient(t.Context(), &storage.Client{ID: "rp" + string(rune('a'+i))}); err != nil {
+			t.Errorf("store #%d: CreateClient after the concurrent migration = %v", i, err)
+		}
+	}
+}
+
+// The test schemas really isolate: a store sees only its own schema.
+func TestPostgres_SchemaIsolation(t *testing.T) {
+	a, b := newPostgresStore(t), newPostgresStore(t)
+	if err := a.CreateClient(t.Context(), &storage.Client{ID: "rp"}); err != nil {
+		t.Fatalf("CreateClient in schema a: %v", err)
+	}
+	if _, err := b.ClientByID(t.Context(), "rp"); err == nil {
+		t.Errorf("ClientByID in schema b found schema a's client")
+	}
+}

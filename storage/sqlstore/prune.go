@@ -1,0 +1,45 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// usedCodeRetention is how long an auth request outlives the redemption of
+// its code, so a replayed code is still recognised (ErrConflict, and the
+// caller revokes what the first redemption issued) instead of looking
+// unknown.
+const usedCodeRetention = 24 * time.Hour
+
+// Prune deletes what expired before now: auth requests past ExpiresAt whose
+// code (if any) has expired and, if used, was used more than
+// usedCodeRetention ago; access and refresh tokens past ExpiresAt
+// (a rotated refresh token stays until then, so its reuse is still caught);
+// sessions past ExpiresAt or revoked; counters whose window has ended.
+// Signing keys are left to the keys package. Each table is pruned in its
+// own statement so no long transaction holds the write lock.
+func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
+	defer wrap(&err, "Prune")
+	us := micros(now)
+	stmts := []struct {
+		query string
+		args  []any
+	}{
+		{`DELETE FROM auth_requests WHERE expires_at <= ? AND code_expires_at <= ?
+			AND (code_used_at = 0 OR code_used_at <= ?)`,
+			[]any{us, us, micros(now.Add(-usedCodeRetention))}},
+		{`DELETE FROM access_tokens WHERE expires_at <= ?`, []any{us}},
+		{`DELETE FROM refresh_tokens WHERE expires_at <= ?`, []any{us}},
+		{`DELETE FROM sessions WHERE expires_at <= ? OR revoked_at <> 0`, []any{us}},
+		{`DELETE FROM counters WHERE window_end <= ?`, []any{us}},
+	}
+	var total int64
+	for _, st := range stmts {
+		n, err := exec(ctx, s.db, st.query, st.args...)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
