@@ -1,84 +1,16 @@
 package sqlstore
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/asnidp/asnidp/storage"
+	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
 	"github.com/asnidp/asnidp/storage/storagetest"
 )
 
-const postgresEnv = "ASNIDP_TEST_POSTGRES_DSN"
 
-// postgresDSN returns the test server's DSN or skips the test.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(postgresEnv)
-	if dsn == "" && os.Getenv("ASNIDP_TEST_REQUIRE_POSTGRES") != "" {
-		t.Fatal(postgresEnv + " is not set but ASNIDP_TEST_REQUIRE_POSTGRES is: PostgreSQL tests must run")
-	}
-	if dsn == "" {
-		t.Skip(postgresEnv + " is not set, so the PostgreSQL tests are skipped; set it to e.g. " +
-			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	return dsn
-}
-
-// newPostgresSchema creates an empty schema with a random name, dropped
-// when the test ends, and returns a DSN whose connections work in it.
-func newPostgresSchema(t *testing.T) string {
-	t.Helper()
-	base := postgresDSN(t)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "asnidp_test_" + hex.EncodeToString(b)
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open %s: %v", postgresEnv, err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	// Registered before any store's Close, so it runs after them.
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Errorf("open %s to drop the test schema: %v", postgresEnv, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, base, schema)
-}
-
-// withSearchPath adds search_path to a URL or key=value DSN; pgx sends it
-// as a run-time parameter when each connection starts.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse %s: %v", postgresEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // openPostgres opens (without migrating) a store on dsn, closed at the end
 // of the test. The pool is kept small: the suite's races would otherwise
@@ -115,7 +47,7 @@ func warmPool(t *testing.T, s *Store, n int) {
 
 func newPostgresStore(t *testing.T) *Store {
 	t.Helper()
-	s := openPostgres(t, newPostgresSchema(t))
+	s := openPostgres(t, sqlstoretest.NewPostgresSchema(t))
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate() = %v", err)
 	}
@@ -123,7 +55,7 @@ func newPostgresStore(t *testing.T) *Store {
 }
 
 func TestPostgres_Store(t *testing.T) {
-	postgresDSN(t)
+	sqlstoretest.PostgresDSN(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newPostgresStore(t) })
 }
 
@@ -141,7 +73,7 @@ func TestPostgres_MigrateTwice(t *testing.T) {
 // I5: two processes starting at once on a fresh schema both come up, and
 // the schema is migrated once.
 func TestPostgres_ConcurrentMigrate_I5(t *testing.T) {
-	dsn := newPostgresSchema(t)
+	dsn := sqlstoretest.NewPostgresSchema(t)
 	// Two stores, two pools: as two processes would have.
 	stores := []*Store{openPostgres(t, dsn), openPostgres(t, dsn)}
 	errs := make([]error, len(stores))
