@@ -74,7 +74,7 @@ type TokenStore interface {
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
 	// RevokeUserTokens revokes every access and refresh token of a user.
 	RevokeUserTokens(ctx context.Context, userID string, now time.Time) error
-	// RevokeSessionTokens revokes every token issued within an SSO session
-	// (refresh tokens with offline_access scope survive).
+	// RevokeSessionTokens revokes every token issued within an SSO session,
+	// offline_access refresh tokens included (an explicit logout).
 	RevokeSessionTokens(ctx context.Context, sessionID string, now time.Time) error
 }

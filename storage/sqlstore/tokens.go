@@ -267,13 +267,7 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string, now time.Ti
 	})
 }
 
-// offlineScopePattern matches a JSON scope list holding "offline_access";
-// the quotes make it match the whole element only, and ! escapes the _
-// wildcard.
-const offlineScopePattern = `%"offline!_access"%`
-
-// RevokeSessionTokens revokes the tokens of an SSO session; refresh tokens
-// granted offline_access survive the session.
+// RevokeSessionTokens revokes every token issued in an SSO session.
 func (s *Store) RevokeSessionTokens(ctx context.Context, sessionID string, now time.Time) (err error) {
 	defer wrap(&err, "RevokeSessionTokens")
 	if sessionID == "" {
@@ -285,8 +279,7 @@ func (s *Store) RevokeSessionTokens(ctx context.Context, sessionID string, now t
 			return err
 		}
 		_, err := exec(ctx, tx, `UPDATE refresh_tokens SET revoked_at = ?
-			WHERE session_id = ? AND revoked_at = 0
-			AND scopes NOT LIKE ? ESCAPE '!'`, micros(now), sessionID, offlineScopePattern)
+			WHERE session_id = ? AND revoked_at = 0`, micros(now), sessionID)
 		return err
 	})
 }
