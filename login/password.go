@@ -39,6 +39,10 @@ func (h *Handler) showLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if ar.UserID != "" && !ar.PasswordAt.IsZero() && h.now().Sub(ar.PasswordAt) <= h.cfg.Enrolment {
+		// The password is done: the second factor is what is missing (A1, A2).
+		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
+	}
 	p := page{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar), NIP: ar.LoginHint}
 	switch c.QueryParam("notice") {
 	case "reset":
