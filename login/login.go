@@ -64,6 +64,18 @@ type Config struct {
 
 	Mail  mail.Sender
 	Mails *mail.Renderer
+	// Outbox queues the reset mails and says whether mail can go out now;
+	// nil sends through Mail while the page waits.
+	Outbox Outbox
+
+	// Captcha, Reset and Policy configure the password reset (account
+	// activation) and the captcha after login failures.
+	Captcha Captcha
+	Reset   Reset
+	Policy  password.Policy
+
+	// Audit records security events; nil records none.
+	Audit Auditor
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -90,6 +102,9 @@ type Store interface {
 	storage.SessionStore
 	storage.TokenStore
 	storage.CounterStore
+	storage.LogoutStore
+	storage.ResetStore
+	storage.CaptchaStore
 }
 
 // Handler serves the pages.
@@ -116,7 +131,11 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout")
+	if cfg.Outbox == nil {
+		cfg.Outbox = sendNow{cfg.Mail}
+	}
+	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout",
+		"reset", "reset_email", "reset_code", "reset_password", "reset_done")
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +157,7 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 	g.POST("/enrol", h.submitEnrol)
 	g.GET("/logout", h.showLogout)
 	g.POST("/logout", h.submitLogout)
+	h.resetRoutes(g)
 	h.echo = e
 	return h, nil
 }
@@ -163,6 +183,12 @@ type page struct {
 	QR     template.URL
 	KeyURL template.URL
 	Secret string
+
+	// Captcha is the challenge a form shows, if any; MinLength and Minutes
+	// fill the reset pages' help texts.
+	Captcha   *captchaView
+	MinLength int
+	Minutes   int
 }
 
 // render writes a page with status.

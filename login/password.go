@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/nip"
 	"github.com/asnidp/asnidp/storage"
@@ -30,6 +31,12 @@ func (h *Handler) boundAuthRequest(c echo.Context, id string) (*storage.AuthRequ
 	browser := h.cfg.Cookies.Value(c.Request(), cookie.Browser)
 	if browser == "" || !h.hash.Equal(ar.BrowserHash, browser) {
 		return nil, fail(http.StatusForbidden, "error.wrong_browser", fmt.Errorf("auth request %s presented by another browser", ar.ID))
+	}
+	if ar.SessionID != "" {
+		// The login is finished: going back to its pages (after a logout,
+		// on a shared device) must not turn one factor into a new session
+		// (E4, E7).
+		return nil, fail(http.StatusBadRequest, "error.auth_request_unknown", fmt.Errorf("auth request %s already completed", ar.ID))
 	}
 	return ar, nil
 }
@@ -54,6 +61,9 @@ func (h *Handler) showLogin(c echo.Context) error {
 	}
 	if len(p.NIP) > 40 {
 		p.NIP = ""
+	}
+	if p.Captcha, err = h.loginCaptcha(c, ""); err != nil {
+		return err
 	}
 	return h.render(c, http.StatusOK, "login", p)
 }
@@ -80,6 +90,12 @@ func (h *Handler) submitLogin(c echo.Context) error {
 		return h.render(c, http.StatusUnprocessableEntity, "login", p)
 	}
 	p.NIP = canonical
+	if ok, err := h.checkLoginCaptcha(c, canonical, &p); err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		return h.render(c, http.StatusUnauthorized, "login", p)
+	}
 
 	u, outcome, err := h.checkPassword(ctx, canonical, c.FormValue("password"), c.RealIP())
 	if err != nil {
@@ -87,10 +103,14 @@ func (h *Handler) submitLogin(c echo.Context) error {
 	}
 	if outcome.failed() {
 		h.log.InfoContext(ctx, "password rejected", "nip", canonical, "reason", outcome.reason, "ip", c.RealIP(), "auth_request", ar.ID)
+		h.record(c, storage.AuditEvent{Type: audit.LoginPassword, Outcome: audit.Failure, Reason: outcome.reason, NIP: canonical, ClientID: ar.ClientID})
 		p.Error = outcome.message
 		if !outcome.retryAt.IsZero() {
 			p.RetryAt = outcome.retryAt.In(wib).Format("15:04:05 WIB")
 			c.Response().Header().Set("Retry-After", retryAfterSeconds(outcome.retryAt.Sub(h.now())))
+		}
+		if p.Captcha, err = h.loginCaptcha(c, canonical); err != nil {
+			return err
 		}
 		return h.render(c, http.StatusUnauthorized, "login", p)
 	}
@@ -100,6 +120,7 @@ func (h *Handler) submitLogin(c echo.Context) error {
 		return fmt.Errorf("record password factor: %w", err)
 	}
 	h.log.InfoContext(ctx, "password accepted", "nip", canonical, "sub", u.ID, "ip", c.RealIP(), "auth_request", ar.ID)
+	h.record(c, storage.AuditEvent{Type: audit.LoginPassword, NIP: canonical, UserID: u.ID, ClientID: ar.ClientID})
 	return h.afterPassword(c, ar, u)
 }
 
@@ -147,6 +168,7 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 	}
 	countIPFailure := func() error {
 		_, err := h.store.IncrementCounter(ctx, ipKey, lo.IPWindow, now)
+		h.countFailure(ctx, ip, now)
 		return err
 	}
 
@@ -178,6 +200,9 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
 	if err != nil {
 		return nil, outcome{}, err
+	}
+	if !ok {
+		h.recordPasswordFailure(ctx, u, expected, ip)
 	}
 	switch {
 	case !ok && u.PasswordHash == "":

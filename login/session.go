@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/storage"
@@ -16,10 +17,15 @@ import (
 // finish starts a fresh SSO session for u, records it on the auth request
 // and hands the browser to the OP's callback. Any session this browser
 // held before (perhaps another employee's, on a shared device) is ended,
-// and the new one gets a new random value (E2, E7).
+// and the new one gets a new random value (E2, E7). The browser binding is
+// rotated again first, so a value seen between the factors cannot collect
+// the code (A5, E2).
 func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.User, amr []string) error {
 	ctx := c.Request().Context()
 	now := h.now()
+	if err := h.rebind(c, ar.ID); err != nil {
+		return err
+	}
 	if err := h.endBrowserSession(c); err != nil {
 		return err
 	}
@@ -42,6 +48,7 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 	}
 	c.SetCookie(h.cfg.Cookies.New(cookie.Session, token, h.cfg.SessionAbsolute, http.SameSiteLaxMode))
 	h.log.InfoContext(ctx, "login complete", "sub", u.ID, "sid", sess.ID, "auth_request", ar.ID, "ip", c.RealIP())
+	h.record(c, storage.AuditEvent{Type: audit.LoginSucceeded, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID, Detail: "sid=" + sess.ID})
 	return c.Redirect(http.StatusSeeOther, h.cfg.CallbackURL(ar.ID))
 }
 
@@ -60,13 +67,12 @@ func (h *Handler) endBrowserSession(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("load session: %w", err)
 	default:
-		if err := h.store.RevokeSession(ctx, sess.ID, now); err != nil {
-			return fmt.Errorf("revoke session: %w", err)
-		}
-		if err := h.store.RevokeSessionTokens(ctx, sess.ID, now); err != nil {
-			return fmt.Errorf("revoke session tokens: %w", err)
+		// Ends its tokens and queues back-channel logout notices too.
+		if err := h.store.EndSession(ctx, sess.ID, now); err != nil {
+			return fmt.Errorf("end session: %w", err)
 		}
 		h.log.InfoContext(ctx, "session ended", "sub", sess.UserID, "sid", sess.ID)
+		h.record(c, storage.AuditEvent{Type: audit.SessionEnded, UserID: sess.UserID, Reason: "ended in the browser", Detail: "sid=" + sess.ID})
 	}
 	c.SetCookie(h.cfg.Cookies.Clear(cookie.Session, http.SameSiteLaxMode))
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/mail"
 	"github.com/asnidp/asnidp/internal/secret"
@@ -33,6 +34,11 @@ import (
 // otpBudget is how many codes one pending login may try.
 const otpBudget = 5
 
+// otpAttemptsKey and enrolAttemptsKey count the codes tried in one
+// pending login of auth request id.
+func otpAttemptsKey(id string) string   { return "otp:ar:" + id }
+func enrolAttemptsKey(id string) string { return "enrol:ar:" + id }
+
 // totpAAD ties a sealed seed to its row and column.
 func totpAAD(userID string) []byte { return []byte("users.totp_secret:" + userID) }
 
@@ -41,9 +47,16 @@ func enrolAAD(authRequestID string) []byte {
 }
 
 // afterPassword rotates the browser binding (so a value planted or seen
-// before the password completes nothing, A5/E2) and sends the browser to
-// the second factor.
+// before the password completes nothing, A5/E2), gives the pending login a
+// fresh budget of codes and sends the browser to the second factor. The
+// account's consecutive TOTP failures are not reset by a password (B2).
 func (h *Handler) afterPassword(c echo.Context, ar *storage.AuthRequest, u *storage.User) error {
+	ctx := c.Request().Context()
+	for _, key := range []string{otpAttemptsKey(ar.ID), enrolAttemptsKey(ar.ID)} {
+		if err := h.store.ResetCounter(ctx, key); err != nil {
+			return fail(http.StatusServiceUnavailable, "error.unavailable", err)
+		}
+	}
 	if err := h.rebind(c, ar.ID); err != nil {
 		return err
 	}
@@ -128,7 +141,7 @@ func (h *Handler) submitOTP(c echo.Context) error {
 	// Count the attempt before checking it: of any number of simultaneous
 	// submissions only the budget is ever evaluated (B3), and a counter
 	// that cannot be written refuses instead of granting a free try (H3).
-	attempt, err := h.store.IncrementCounter(ctx, "otp:ar:"+ar.ID, h.cfg.PasswordOnly, h.now())
+	attempt, err := h.store.IncrementCounter(ctx, otpAttemptsKey(ar.ID), h.cfg.PasswordOnly, h.now())
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
@@ -156,12 +169,15 @@ func (h *Handler) submitOTP(c echo.Context) error {
 	switch result {
 	case totp.Valid:
 		h.log.InfoContext(ctx, "totp accepted", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
+		h.record(c, storage.AuditEvent{Type: audit.MFAVerified, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		return h.secondFactorDone(c, ar, u)
 	case totp.Replayed:
 		h.log.WarnContext(ctx, "totp replay refused", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
+		h.record(c, storage.AuditEvent{Type: audit.MFAFailed, Outcome: audit.Failure, Reason: "code already used", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		p.Error = "otp.replayed"
 	default:
 		h.log.InfoContext(ctx, "totp rejected", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP(), "failures", failures)
+		h.record(c, storage.AuditEvent{Type: audit.MFAFailed, Outcome: audit.Failure, Reason: "wrong code", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		p.Error = "otp.wrong"
 	}
 	if attempt >= otpBudget || failures%otpBudget == 0 || failures >= h.cfg.TOTPLockAfter {
@@ -179,6 +195,7 @@ func (h *Handler) endPendingLogin(c echo.Context, ar *storage.AuthRequest, u *st
 	}
 	if failures >= h.cfg.TOTPLockAfter && !u.TOTPLocked {
 		h.log.WarnContext(ctx, "authenticator locked after consecutive failures", "sub", u.ID, "failures", failures)
+		h.record(c, storage.AuditEvent{Type: audit.MFALocked, Outcome: audit.Failure, Reason: "consecutive wrong codes reached the lock", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		h.mailUser(ctx, c, u, "totp_locked")
 		p := page{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar), Error: "otp.locked"}
 		return h.render(c, http.StatusForbidden, "otp", p)
@@ -268,7 +285,7 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	if len(ar.EnrolSecret) == 0 { // A2: confirming without having been shown a seed
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
-	attempt, err := h.store.IncrementCounter(ctx, "enrol:ar:"+ar.ID, h.cfg.Enrolment, h.now())
+	attempt, err := h.store.IncrementCounter(ctx, enrolAttemptsKey(ar.ID), h.cfg.Enrolment, h.now())
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
@@ -282,6 +299,7 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	step, result := totp.Verify(seed, c.FormValue("code"), h.now(), 0)
 	if result != totp.Valid {
 		h.log.InfoContext(ctx, "enrolment code rejected", "sub", u.ID, "auth_request", ar.ID, "attempt", attempt)
+		h.record(c, storage.AuditEvent{Type: audit.MFAEnrolFailed, Outcome: audit.Failure, Reason: "wrong code", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		if attempt >= otpBudget {
 			return h.endPendingLogin(c, ar, u, 0)
 		}
@@ -299,6 +317,7 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
 	h.log.InfoContext(ctx, "authenticator bound", "sub", u.ID, "nip", u.NIP, "auth_request", ar.ID, "ip", c.RealIP())
+	h.record(c, storage.AuditEvent{Type: audit.MFAEnrolled, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 	h.mailUser(ctx, c, u, "authenticator_added")
 	return h.secondFactorDone(c, ar, u)
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// ACR is reported in ID tokens completed with both factors.
 	ACR string
 
+	// Audit records security events; nil records none.
+	Audit Auditor
+
 	Cookies cookie.Jar
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -181,6 +184,8 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	d.ScopesSupported = supportedScopes
 	d.RequestParameterSupported = false
 	d.RequestURIParameterSupported = false
+	d.BackChannelLogoutSupported = true
+	d.BackChannelLogoutSessionSupported = true
 	if p.cfg.ACR != "" {
 		d.ACRValuesSupported = []string{p.cfg.ACR}
 	}
@@ -213,6 +218,13 @@ func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
+// postOnly lists the endpoints RFC 6749, 7009 and 7662 define for POST.
+var postOnly = map[string]bool{
+	oidcop.DefaultEndpoints.Token.Relative():         true,
+	oidcop.DefaultEndpoints.Revocation.Relative():    true,
+	oidcop.DefaultEndpoints.Introspection.Relative(): true,
+}
+
 // maxProtocolBody bounds every protocol request body (F3).
 const maxProtocolBody = 1 << 20
 
@@ -222,6 +234,11 @@ const maxProtocolBody = 1 << 20
 func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if postOnly[r.URL.Path] && r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxProtocolBody)
 		if err := r.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
@@ -250,7 +267,7 @@ func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication must use one method")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(challengeOn401{ResponseWriter: w, bearer: r.URL.Path == oidcop.DefaultEndpoints.Userinfo.Relative()}, r)
 	})
 }
 
@@ -266,6 +283,25 @@ func safeName(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// challengeOn401 adds the WWW-Authenticate header a 401 must carry (RFC
+// 6749 §5.2 for client authentication, RFC 6750 §3 for bearer tokens) to
+// the library's answers, which leave it out.
+type challengeOn401 struct {
+	http.ResponseWriter
+	bearer bool
+}
+
+func (c challengeOn401) WriteHeader(status int) {
+	if status == http.StatusUnauthorized && c.Header().Get("WWW-Authenticate") == "" {
+		if c.bearer {
+			c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		} else {
+			c.Header().Set("WWW-Authenticate", `Basic realm="asnidp"`)
+		}
+	}
+	c.ResponseWriter.WriteHeader(status)
 }
 
 func writeOAuthError(w http.ResponseWriter, status int, code, description string) {

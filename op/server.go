@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/storage"
 )
@@ -22,6 +23,11 @@ type server struct {
 	*oidcop.LegacyServer
 	p *Provider
 }
+
+// maxEchoedParam bounds state and nonce: both are stored with the request
+// and sent back (in the redirect URL, in the ID token), so an oversized
+// one is refused here rather than carried along (D11).
+const maxEchoedParam = 4096
 
 var (
 	// An S256 challenge is the base64url SHA-256 of the verifier.
@@ -49,7 +55,35 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *oidcop.Request[oidc.A
 	if r.Data.RequestParam != "" {
 		return nil, oidcop.NewStatusError(oidc.ErrRequestNotSupported(), http.StatusBadRequest)
 	}
+	if len(r.Data.State) > maxEchoedParam || len(r.Data.Nonce) > maxEchoedParam {
+		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("state and nonce are limited to %d bytes", maxEchoedParam), http.StatusBadRequest)
+	}
 	return &oidcop.ClientRequest[oidc.AuthRequest]{Request: r, Client: s.p.wrapClient(c)}, nil
+}
+
+// VerifyClient answers every failed client authentication with 401
+// invalid_client (RFC 6749 §5.2), where the library answers 400; other
+// refusals (unauthorized_client) and server errors keep their status.
+func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.ClientCredentials]) (oidcop.Client, error) {
+	c, err := s.LegacyServer.VerifyClient(ctx, r)
+	var oe *oidc.Error
+	if err != nil && errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
+		return nil, oidcop.NewStatusError(err, http.StatusUnauthorized)
+	}
+	return c, err
+}
+
+// Introspect: a resource server with bad credentials gets 401
+// invalid_client too (RFC 7662 §2.3), where the library answers 400
+// unauthorized_client. Client authentication is the only failure the
+// library reports here.
+func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.IntrospectionRequest]) (*oidcop.Response, error) {
+	resp, err := s.LegacyServer.Introspect(ctx, r)
+	var oe *oidc.Error
+	if err != nil && errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
+		return nil, oidcop.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed").WithParent(err), http.StatusUnauthorized)
+	}
+	return resp, err
 }
 
 // Authorize applies the PKCE rules, binds the request to this browser and
@@ -59,6 +93,11 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 	p := s.p
 	req := r.Data
 	c := r.Client.(*client).c
+	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
+		// Discovery offers the query mode only; form_post would need a page
+		// with script.
+		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query")
+	}
 	if err := checkPKCE(c, req); err != nil {
 		return nil, err
 	}
@@ -154,6 +193,13 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	return oidcop.NewResponse(resp), nil
 }
 
+// JWTProfile refuses the JWT bearer grant (RFC 7523), which asnidp does
+// not offer (discovery does not list it) but the library would route, so
+// no assertion sent to the token endpoint is ever parsed (D10, D12).
+func (s *server) JWTProfile(context.Context, *oidcop.Request[oidc.JWTProfileGrantRequest]) (*oidcop.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("the jwt-bearer grant is not supported")
+}
+
 // EndSession ends the SSO session of this browser. It redirects to the
 // client only for a valid id_token_hint and an exactly registered
 // post_logout_redirect_uri; otherwise the login pages ask the user (D2).
@@ -174,9 +220,8 @@ func (s *server) EndSession(ctx context.Context, r *oidcop.Request[oidc.EndSessi
 		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("client_id does not match the id_token_hint"), http.StatusBadRequest)
 	}
 
-	if err := p.endBrowserSession(ctx, r.Header, claims.GetSubject(), sidOf(claims)); err != nil {
-		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
-	}
+	// The redirect target is checked before anything ends, so a refused
+	// request changes nothing.
 	target := p.cfg.Issuer + p.cfg.LogoutPath + "?done=1"
 	if uri := r.Data.PostLogoutRedirectURI; uri != "" {
 		c, err := p.store.ClientByID(ctx, clientID)
@@ -192,6 +237,10 @@ func (s *server) EndSession(ctx context.Context, r *oidcop.Request[oidc.EndSessi
 			target = u.String()
 		}
 	}
+	if err := p.endBrowserSession(ctx, r.Header, claims.GetSubject(), sidOf(claims)); err != nil {
+		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	p.record(ctx, storage.AuditEvent{Type: audit.SessionEnded, Reason: "relying party logout", UserID: claims.GetSubject(), ClientID: clientID, Detail: "sid=" + sidOf(claims)})
 	redirect := oidcop.NewRedirect(target)
 	redirect.Header.Add("Set-Cookie", p.cfg.Cookies.Clear(cookie.Session, http.SameSiteLaxMode).String())
 	return redirect, nil

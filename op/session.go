@@ -31,7 +31,9 @@ func (p *Provider) reusableSession(ctx context.Context, h http.Header, req *oidc
 		}
 		return nil
 	}
-	if req.MaxAge != nil && now.Sub(sess.AuthTime) > time.Duration(*req.MaxAge)*time.Second {
+	// max_age=0 is prompt=login (OIDC Core §3.1.2.1): it must not depend
+	// on the clock having moved since the session began.
+	if req.MaxAge != nil && (*req.MaxAge == 0 || now.Sub(sess.AuthTime) > time.Duration(*req.MaxAge)*time.Second) {
 		return nil
 	}
 	if hintUser != "" && hintUser != sess.UserID {
@@ -91,19 +93,17 @@ func (p *Provider) endBrowserSession(ctx context.Context, h http.Header, sub, si
 	return nil
 }
 
+// endSession ends a session with its tokens and queues its back-channel
+// logout notices (one storage transaction).
 func (p *Provider) endSession(ctx context.Context, id string) error {
-	now := p.now()
-	if err := p.store.RevokeSession(ctx, id, now); err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
-	if err := p.store.RevokeSessionTokens(ctx, id, now); err != nil {
-		return fmt.Errorf("revoke session tokens: %w", err)
+	if err := p.store.EndSession(ctx, id, p.now()); err != nil {
+		return fmt.Errorf("end session: %w", err)
 	}
 	return nil
 }
 
 func (p *Provider) endUserSessions(ctx context.Context, userID string) error {
-	if err := p.store.RevokeUserSessions(ctx, userID, p.now()); err != nil {
+	if err := p.store.EndUserSessions(ctx, userID, p.now()); err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
 	return nil

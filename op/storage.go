@@ -12,6 +12,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -62,6 +63,7 @@ func (s *adapter) AuthRequestByCode(ctx context.Context, code string) (oidcop.Au
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		s.log.WarnContext(ctx, "authorization code reused; revoking its tokens", "client_id", ar.ClientID, "auth_request", ar.ID)
+		s.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "authorization code redeemed again; its tokens revoked", UserID: ar.UserID, ClientID: ar.ClientID})
 		if rerr := s.store.RevokeGrant(ctx, ar.ID, s.now()); rerr != nil {
 			return nil, fmt.Errorf("revoke reused grant: %w", rerr)
 		}
@@ -92,6 +94,7 @@ func (s *adapter) CreateAccessToken(ctx context.Context, req oidcop.TokenRequest
 	if err := s.store.CreateAccessToken(ctx, t); err != nil {
 		return "", time.Time{}, fmt.Errorf("store access token: %w", err)
 	}
+	s.recordIssued(ctx, req, t)
 	return t.ID, t.ExpiresAt, nil
 }
 
@@ -150,6 +153,7 @@ func (s *adapter) CreateAccessAndRefreshTokens(ctx context.Context, req oidcop.T
 		if err := s.store.RotateRefreshToken(ctx, s.hash.Hash(current), next, now); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				s.log.WarnContext(ctx, "refresh token reused; family revoked", "client_id", r.rt.ClientID, "family", r.rt.FamilyID)
+				s.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "refresh token used again; its family revoked", UserID: r.rt.UserID, ClientID: r.rt.ClientID})
 				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
 			}
 			if errors.Is(err, storage.ErrNotFound) {
@@ -167,6 +171,7 @@ func (s *adapter) CreateAccessAndRefreshTokens(ctx context.Context, req oidcop.T
 	if err := s.store.CreateAccessToken(ctx, at); err != nil {
 		return "", "", time.Time{}, fmt.Errorf("store access token: %w", err)
 	}
+	s.recordIssued(ctx, req, at)
 	return at.ID, token, at.ExpiresAt, nil
 }
 
@@ -181,6 +186,7 @@ func (s *adapter) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	}
 	if !rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() {
 		s.log.WarnContext(ctx, "rotated refresh token presented again; family revoked", "client_id", rt.ClientID, "family", rt.FamilyID)
+		s.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "refresh token used again; its family revoked", UserID: rt.UserID, ClientID: rt.ClientID})
 		if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 			return nil, fmt.Errorf("revoke refresh family: %w", err)
 		}
@@ -220,6 +226,7 @@ func (s *adapter) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 		if err := s.store.RevokeAccessToken(ctx, at.ID, now); err != nil {
 			return oidc.ErrServerError().WithParent(err)
 		}
+		s.record(ctx, storage.AuditEvent{Type: audit.TokenRevoked, Reason: "revocation request", UserID: at.UserID, ClientID: clientID, Detail: "token=access_token"})
 		return nil
 	}
 	rt, err := s.store.RefreshTokenByHash(ctx, s.hash.Hash(tokenOrID))
@@ -235,6 +242,7 @@ func (s *adapter) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 	if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
+	s.record(ctx, storage.AuditEvent{Type: audit.TokenRevoked, Reason: "revocation request", UserID: rt.UserID, ClientID: clientID, Detail: "token=refresh_token"})
 	return nil
 }
 
@@ -307,8 +315,15 @@ func (s *adapter) confidentialClient(ctx context.Context, id, secret string) (*s
 	return c, nil
 }
 
+// ClientCredentials authenticates a client_credentials request. The
+// library passes its error on as is, so bad credentials must already be
+// invalid_client here (a plain error would be a 500).
 func (s *adapter) ClientCredentials(ctx context.Context, id, secret string) (oidcop.Client, error) {
 	c, err := s.confidentialClient(ctx, id, secret)
+	var oe *oidc.Error
+	if err != nil && !errors.As(err, &oe) {
+		return nil, oidc.ErrInvalidClient().WithDescription("invalid client_id / client_secret").WithParent(err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,11 @@ type Store interface {
 	SessionStore
 	KeyStore
 	CounterStore
+	LogoutStore
+	UserAdminStore
+	AuditStore
+	ResetStore
+	CaptchaStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

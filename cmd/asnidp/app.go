@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/mail"
 	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/internal/seal"
 	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/keys"
+	"github.com/asnidp/asnidp/op"
 	"github.com/asnidp/asnidp/storage/sqlstore"
 )
 
@@ -29,6 +31,12 @@ type app struct {
 	hasher  *password.Hasher
 	keys    *keys.Manager
 	mail    mail.Sender
+	// outbox sends the pages' mail in the background; set by handler.
+	outbox *mail.Outbox
+	// audit records security events to the database and the log.
+	audit *audit.Recorder
+	// provider is set by handler; background work needs it.
+	provider *op.Provider
 }
 
 // loadConfig reads the config file and environment; every problem is in
@@ -88,7 +96,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, now func(
 			Now:             now,
 		}),
 	}
-	a.mail = mail.LogSender{Log: log}
+	if a.mail, err = mailSender(cfg, log); err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.audit = audit.New(store, log, now)
 	if err := a.keys.Init(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load signing keys: %w", err)
@@ -96,7 +108,26 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, now func(
 	return a, nil
 }
 
-func (a *app) Close() error { return a.store.Close() }
+func (a *app) Close() error {
+	if a.outbox != nil {
+		a.outbox.Close()
+	}
+	return a.store.Close()
+}
+
+// mailSender is the configured mail driver.
+func mailSender(cfg config.Config, log *slog.Logger) (mail.Sender, error) {
+	if cfg.Mail.Driver != "smtp" {
+		return mail.LogSender{Log: log}, nil
+	}
+	s := cfg.Mail.SMTP
+	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: s.Host, Port: s.Port, Username: s.Username,
+		Password: s.Password, TLS: s.TLS, From: cfg.Mail.From, Timeout: s.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("mail.smtp: %w", err)
+	}
+	return sender, nil
+}
 
 // masterKey decodes master_key; the development key of the checked-in
 // config (allowed only with a loopback http issuer) maps to a fixed value.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/op"
 	"github.com/asnidp/asnidp/storage"
@@ -52,6 +53,7 @@ func clientAddCommand(e *env) *cobra.Command {
 				if err := registerClient(cmd.Context(), a, &c, plain, false); err != nil {
 					return err
 				}
+				e.recordAdmin(cmd.Context(), a, storage.AuditEvent{Type: audit.ClientCreated, ClientID: c.ID, Detail: clientKind(&c)})
 				fmt.Fprintf(e.stdout, "client %s registered (%s)\n", c.ID, clientKind(&c))
 				if plain != "" {
 					fmt.Fprintln(e.stdout, "client secret (shown once, store it now):")
@@ -108,8 +110,26 @@ func registerClient(ctx context.Context, a *app, c *storage.Client, plain string
 // syncStaticClients stores the clients declared in config.yaml; a bad
 // entry stops start-up naming its key.
 func syncStaticClients(ctx context.Context, a *app) error {
+	clients, err := staticClients(a.cfg.Clients)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for i, cc := range a.cfg.Clients {
+	for i, c := range clients {
+		if err := registerClient(ctx, a, c, a.cfg.Clients[i].Secret, true); err != nil {
+			errs = append(errs, fmt.Errorf("clients[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// staticClients turns config.yaml's clients into storage clients and
+// checks them without touching the database, so a bad entry stops
+// start-up before anything is migrated or created.
+func staticClients(list []configClient) ([]*storage.Client, error) {
+	var errs []error
+	out := make([]*storage.Client, 0, len(list))
+	for i, cc := range list {
 		c := &storage.Client{
 			ID:                     cc.ID,
 			Name:                   cc.Name,
@@ -124,11 +144,41 @@ func syncStaticClients(ctx context.Context, a *app) error {
 		if len(c.GrantTypes) == 0 {
 			c.GrantTypes = []string{op.GrantAuthorizationCode, op.GrantRefreshToken}
 		}
-		if err := registerClient(ctx, a, c, cc.Secret, true); err != nil {
+		if uriErrs := staticClientURIs(i, cc); len(uriErrs) > 0 {
+			errs = append(errs, uriErrs...)
+			continue
+		}
+		if err := op.ValidateClient(c); err != nil {
 			errs = append(errs, fmt.Errorf("clients[%d]: %w", i, err))
 		}
+		out = append(out, c)
 	}
-	return errors.Join(errs...)
+	return out, errors.Join(errs...)
+}
+
+// staticClientURIs checks the URIs of the i-th client of config.yaml and
+// names each bad one by its key, e.g. clients[0].redirect_uris[1].
+func staticClientURIs(i int, cc configClient) []error {
+	var errs []error
+	for _, list := range []struct {
+		key  string
+		uris []string
+	}{
+		{"redirect_uris", cc.RedirectURIs},
+		{"post_logout_redirect_uris", cc.PostLogoutRedirectURIs},
+	} {
+		for j, uri := range list.uris {
+			if err := op.ValidateRedirectURI(uri); err != nil {
+				errs = append(errs, fmt.Errorf("clients[%d].%s[%d]: %w", i, list.key, j, err))
+			}
+		}
+	}
+	if uri := cc.BackchannelLogoutURI; uri != "" {
+		if err := op.ValidateRedirectURI(uri); err != nil {
+			errs = append(errs, fmt.Errorf("clients[%d].backchannel_logout_uri: %w", i, err))
+		}
+	}
+	return errs
 }
 
 func clientListCommand(e *env) *cobra.Command {
@@ -171,6 +221,7 @@ func clientRemoveCommand(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				e.recordAdmin(cmd.Context(), a, storage.AuditEvent{Type: audit.ClientRemoved, ClientID: args[0]})
 				fmt.Fprintf(e.stdout, "client %s removed\n", args[0])
 				return nil
 			})

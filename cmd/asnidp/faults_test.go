@@ -153,7 +153,6 @@ func tokenResponse(t *testing.T, base, clientID, secret string, form url.Values)
 	return &page{status: resp.StatusCode, header: resp.Header, body: string(body)}
 }
 
-
 // smallDisk mounts a tmpfs of size bytes for the test, so the database can
 // really run out of space. It needs root (CI runs as root and sets
 // ASNIDP_TEST_REQUIRE_MOUNT so the test cannot be skipped there).

@@ -10,6 +10,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,6 +92,10 @@ database:
   dsn: %s
 log:
   level: debug
+# Flows that do not test the captcha run without it; captcha tests set
+# ASNIDP_CAPTCHA_ENABLED=true and read answers from the database.
+captcha:
+  enabled: false
 `
 
 // startOP starts a server; env adds ASNIDP_ overrides (KEY=value).
@@ -516,4 +521,82 @@ func rfc6238(seed []byte, step int64) string {
 	off := sum[len(sum)-1] & 0x0f
 	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
 	return fmt.Sprintf("%06d", bin%1_000_000)
+}
+
+// completeLogin submits every login page for u (password, then the
+// enrolment or code page), starting from the login page the OP sent b
+// to, and returns the OP URL the last one redirects to: the
+// authorization callback.
+func completeLogin(t *testing.T, o *testOP, b *browser, loginPage *page, u testUser) string {
+	t.Helper()
+	if loginPage.status != http.StatusOK {
+		t.Fatalf("expected the login page, got status %d Location %q body:\n%s", loginPage.status, loginPage.location(), loginPage.body)
+	}
+	done := o.secondFactor(b, o.password(b, loginPage, u), u)
+	next, err := done.url.Parse(done.location())
+	if err != nil {
+		t.Fatalf("bad Location %q: %v", done.location(), err)
+	}
+	return next.String()
+}
+
+// passLogin is completeLogin followed by the OP's redirects; it returns
+// the last page, normally the redirect to the client carrying the code.
+func passLogin(t *testing.T, o *testOP, b *browser, loginPage *page, u testUser) *page {
+	t.Helper()
+	return b.follow(o.URL, completeLogin(t, o, b, loginPage, u))
+}
+
+// oauthResponse is a protocol endpoint's JSON answer: tokens, an
+// introspection result or an OAuth error.
+type oauthResponse struct {
+	status int
+	header http.Header
+	body   string
+
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+	Active       bool   `json:"active"`
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
+}
+
+// oauthPost posts form to the OP's path, with HTTP Basic client
+// authentication when clientID is set. It is safe for concurrent use.
+func oauthPost(ctx context.Context, o *testOP, path, clientID, secret string, form url.Values) (*oauthResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if clientID != "" {
+		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := &oauthResponse{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(body, out); err != nil {
+			return nil, fmt.Errorf("decode %s answer %q: %w", path, body, err)
+		}
+	}
+	return out, nil
+}
+
+// mustOAuthPost is oauthPost for the test goroutine.
+func mustOAuthPost(t *testing.T, o *testOP, path, clientID, secret string, form url.Values) *oauthResponse {
+	t.Helper()
+	resp, err := oauthPost(t.Context(), o, path, clientID, secret, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	return resp
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/asnidp/asnidp/internal/audit"
+	"github.com/asnidp/asnidp/storage"
 )
 
 func keysCommand(e *env) *cobra.Command {
@@ -39,6 +42,7 @@ func keysCommand(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				e.recordAdmin(cmd.Context(), a, storage.AuditEvent{Type: audit.KeyRotated, Detail: "kid=" + k.ID})
 				fmt.Fprintf(e.stdout, "key %s published; it signs from %s\n", k.ID, k.ActiveAt.UTC().Format(time.RFC3339))
 				return nil
 			})

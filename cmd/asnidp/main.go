@@ -55,6 +55,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		userCommand(e),
 		clientCommand(e),
 		keysCommand(e),
+		reportCommand(e),
+		auditCommand(e),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -13,17 +13,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/i18n"
 	"github.com/asnidp/asnidp/internal/mail"
+	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/login"
 	"github.com/asnidp/asnidp/op"
+	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/templates"
 )
 
 // shutdownGrace bounds a graceful stop after SIGTERM.
 const shutdownGrace = 10 * time.Second
+
+// backchannelInterval is how often queued back-channel logout notices are
+// looked for.
+const backchannelInterval = 2 * time.Second
 
 func serveCommand(e *env) *cobra.Command {
 	return &cobra.Command{
@@ -50,6 +57,10 @@ func serveCommand(e *env) *cobra.Command {
 // shutdownGrace.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener, now func() time.Time) error {
 	warnDevelopment(cfg, log)
+	if _, err := staticClients(cfg.Clients); err != nil {
+		ln.Close()
+		return err
+	}
 	a, err := openApp(ctx, cfg, log, now)
 	if err != nil {
 		ln.Close()
@@ -70,6 +81,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 	defer stopBackground()
 	go a.keys.Run(bg, time.Minute)
 	go a.pruneLoop(bg)
+	go a.provider.RunBackchannelLogout(bg, backchannelInterval, &http.Client{Timeout: 5 * time.Second, CheckRedirect: op.NoRedirects})
 
 	srv := &http.Server{
 		Handler:           handler,
@@ -115,6 +127,7 @@ func (a *app) handler() (http.Handler, error) {
 		SessionIdle:            cfg.Session.Idle,
 		RequireOTP:             true,
 		ACR:                    cfg.Login.ACR,
+		Audit:                  a.audit,
 		Cookies:                jar,
 		Now:                    a.now,
 		Logger:                 a.log,
@@ -122,6 +135,7 @@ func (a *app) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.provider = provider
 	catalog, err := i18n.New()
 	if err != nil {
 		return nil, err
@@ -134,6 +148,15 @@ func (a *app) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.outbox = mail.NewOutbox(a.mail, mail.OutboxOptions{
+		QueueSize:      cfg.Mail.QueueSize,
+		Attempts:       cfg.Mail.Attempts,
+		RetryDelay:     cfg.Mail.RetryDelay,
+		AttemptTimeout: 2 * cfg.Mail.SMTP.Timeout,
+		ProbeInterval:  cfg.Mail.ProbeInterval,
+		Now:            a.now,
+		Log:            a.log,
+	})
 	pages, err := login.New(login.Config{
 		Issuer:          cfg.Issuer,
 		CallbackURL:     provider.CallbackURL,
@@ -154,8 +177,32 @@ func (a *app) handler() (http.Handler, error) {
 		TOTPLockAfter: cfg.Login.TOTPLockAfter,
 		IssuerName:    cfg.Login.IssuerName,
 		Sealer:        a.sealer,
-		Mail:          a.mail,
+		Mail:          a.outbox,
 		Mails:         mails,
+		Outbox:        a.outbox,
+		Captcha: login.Captcha{
+			Enabled:            cfg.Captcha.Enabled,
+			Length:             cfg.Captcha.Length,
+			TTL:                cfg.Captcha.TTL,
+			LoginAfter:         cfg.Captcha.LoginAfter,
+			LoginIPAfter:       cfg.Captcha.LoginIPAfter,
+			LoginGlobalPerHour: cfg.Captcha.LoginGlobalPerHour,
+		},
+		Reset: login.Reset{
+			CodeTTL:      cfg.Reset.CodeTTL,
+			CodeAttempts: cfg.Reset.CodeAttempts,
+			FlowTTL:      cfg.Reset.FlowTTL,
+			SendLimits: []storage.Limit{
+				{Max: cfg.Reset.SendsPerMinute, Window: time.Minute},
+				{Max: cfg.Reset.SendsPerHour, Window: time.Hour},
+				{Max: cfg.Reset.SendsPerDay, Window: 24 * time.Hour},
+			},
+			IPRequestsPerHour:        cfg.Reset.IPRequestsPerHour,
+			IPCodeFailuresPerHour:    cfg.Reset.IPCodeFailuresPerHour,
+			AlertCodeFailuresPerHour: cfg.Reset.AlertCodeFailuresPerHour,
+		},
+		Policy: password.Policy{MinLength: cfg.Password.MinLength, MaxLength: password.MaxLength},
+		Audit:  a.audit,
 		Now:           a.now,
 		Logger:        a.log,
 	}, a.store, a.hasher, a.secrets, catalog)
@@ -170,7 +217,21 @@ func (a *app) handler() (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("/", provider.Handler())
-	return mux, nil
+	return originHeaders(jar.Secure, audit.Middleware(proxies, mux)), nil
+}
+
+// originHeaders sets what holds for every response of the origin, the
+// protocol endpoints' JSON and redirects included: no MIME sniffing and,
+// with an https issuer, HSTS (E6). The login pages add their own on top.
+func originHeaders(hsts bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func cacheFor(d time.Duration, next http.Handler) http.Handler {
@@ -203,6 +264,11 @@ func (a *app) pruneLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			n, err := a.store.Prune(ctx, a.now())
+			if err == nil {
+				var resets int64
+				resets, err = a.store.PruneResets(ctx, a.now())
+				n += resets
+			}
 			if err != nil && !errors.Is(err, context.Canceled) {
 				a.log.Error("prune expired rows", "err", err)
 			} else if n > 0 {
@@ -236,5 +302,8 @@ func warnDevelopment(cfg config.Config, log *slog.Logger) {
 	}
 	if cfg.Mail.Driver == "log" {
 		log.Warn("mail.driver is log: mails, codes included, are written to this log; for development only")
+	}
+	if !cfg.Captcha.Enabled {
+		log.Warn("captcha.enabled is false: the reset page and repeated failed logins are not protected by a captcha; only for tests or behind other bot protection")
 	}
 }

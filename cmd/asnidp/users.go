@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/nip"
 	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/storage"
@@ -18,7 +19,8 @@ import (
 
 func userCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Provision and administer employee accounts"}
-	cmd.AddCommand(userAddCommand(e), userSetPasswordCommand(e))
+	cmd.AddCommand(userAddCommand(e), userSetPasswordCommand(e), userImportCommand(e), userShowCommand(e),
+		userDisableCommand(e), userEnableCommand(e), userUnlockCommand(e), userResetMFACommand(e), userChangeNIPCommand(e))
 	return cmd
 }
 
@@ -52,6 +54,7 @@ func userAddCommand(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				e.recordAdmin(cmd.Context(), a, storage.AuditEvent{Type: audit.UserCreated, NIP: u.NIP, UserID: u.ID})
 				fmt.Fprintf(e.stdout, "user %s provisioned (sub %s, state %s)\n", u.NIP, u.ID, u.State)
 				return nil
 			})
@@ -118,6 +121,7 @@ func userSetPasswordCommand(e *env) *cobra.Command {
 				if err := a.store.SetPassword(ctx, u.ID, hash, a.now()); err != nil {
 					return err
 				}
+				e.recordAdmin(ctx, a, storage.AuditEvent{Type: audit.PasswordChanged, NIP: u.NIP, UserID: u.ID, Reason: "set by operator"})
 				fmt.Fprintf(e.stdout, "password set for %s\n", u.NIP)
 				return nil
 			})

@@ -30,6 +30,8 @@ type Config struct {
 	Password Password `koanf:"password"`
 	Login    Login    `koanf:"login"`
 	Mail     Mail     `koanf:"mail"`
+	Captcha  Captcha  `koanf:"captcha"`
+	Reset    Reset    `koanf:"reset"`
 	Log      Log      `koanf:"log"`
 	Clients  []Client `koanf:"clients"`
 }
@@ -49,13 +51,13 @@ type Database struct {
 
 // Tokens holds protocol lifetimes.
 type Tokens struct {
-	AccessToken  time.Duration `koanf:"access_token"`
-	IDToken      time.Duration `koanf:"id_token"`
-	Code         time.Duration `koanf:"code"`
-	AuthRequest  time.Duration `koanf:"auth_request"`
-	RefreshToken time.Duration `koanf:"refresh_token"`
-	// OfflineRefreshToken bounds refresh tokens granted offline_access,
-	// which outlive the SSO session.
+	AccessToken time.Duration `koanf:"access_token"`
+	IDToken     time.Duration `koanf:"id_token"`
+	Code        time.Duration `koanf:"code"`
+	AuthRequest time.Duration `koanf:"auth_request"`
+	// OfflineRefreshToken is the absolute lifetime of a refresh token
+	// family. Refresh tokens are issued only for offline_access (OIDC Core
+	// §11); logging out still revokes them.
 	OfflineRefreshToken time.Duration `koanf:"offline_refresh_token"`
 }
 
@@ -101,11 +103,20 @@ type Login struct {
 	TOTPLockAfter int `koanf:"totp_lock_after"`
 }
 
-// Mail selects how mail leaves the process.
+// Mail selects how mail leaves the process. Pages queue mail and return;
+// a queued mail is tried Attempts times, pausing RetryDelay (doubling)
+// between attempts.
 type Mail struct {
 	Driver string `koanf:"driver"` // log | smtp
 	From   string `koanf:"from"`
 	SMTP   SMTP   `koanf:"smtp"`
+
+	QueueSize  int           `koanf:"queue_size"`
+	Attempts   int           `koanf:"attempts"`
+	RetryDelay time.Duration `koanf:"retry_delay"`
+	// ProbeInterval is how often a mail server that stopped taking mail
+	// is checked again; meanwhile pages say no code can be sent.
+	ProbeInterval time.Duration `koanf:"probe_interval"`
 }
 
 // SMTP is the smtp driver's server.
@@ -115,6 +126,48 @@ type SMTP struct {
 	Username string `koanf:"username"`
 	Password string `koanf:"password"`
 	TLS      string `koanf:"tls"` // none | starttls | tls
+	// Timeout bounds connecting and each SMTP command.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Captcha configures the self-hosted captcha of the reset (activation)
+// start page and of the login after failures.
+type Captcha struct {
+	// Enabled false is for tests and deployments with other bot
+	// protection; start-up warns.
+	Enabled bool          `koanf:"enabled"`
+	Length  int           `koanf:"length"`
+	TTL     time.Duration `koanf:"ttl"`
+	// LoginAfter consecutive password failures of one account make its
+	// next login attempts need a captcha.
+	LoginAfter int `koanf:"login_after"`
+	// LoginIPAfter password failures from one client IP within
+	// password.ip_fail_window make every login from it need a captcha.
+	LoginIPAfter int `koanf:"login_ip_after"`
+	// LoginGlobalPerHour password failures of all accounts within an hour
+	// make every login need a captcha, and raise an alert in the log.
+	LoginGlobalPerHour int `koanf:"login_global_per_hour"`
+}
+
+// Reset configures the password reset that also activates accounts.
+type Reset struct {
+	// CodeTTL is how long an emailed code is valid; CodeAttempts wrong
+	// codes void it.
+	CodeTTL      time.Duration `koanf:"code_ttl"`
+	CodeAttempts int           `koanf:"code_attempts"`
+	// FlowTTL is how long one browser's reset may take in all.
+	FlowTTL time.Duration `koanf:"flow_ttl"`
+	// Codes sent per NIP, whatever browser asks.
+	SendsPerMinute int `koanf:"sends_per_minute"`
+	SendsPerHour   int `koanf:"sends_per_hour"`
+	SendsPerDay    int `koanf:"sends_per_day"`
+	// IPRequestsPerHour bounds the NIP and email steps submitted from one
+	// client IP; IPCodeFailuresPerHour bounds its wrong codes.
+	IPRequestsPerHour     int `koanf:"ip_requests_per_hour"`
+	IPCodeFailuresPerHour int `koanf:"ip_code_failures_per_hour"`
+	// AlertCodeFailuresPerHour wrong codes of all employees within an hour
+	// raise an alert in the log.
+	AlertCodeFailuresPerHour int `koanf:"alert_code_failures_per_hour"`
 }
 
 // Log configures slog.
@@ -161,7 +214,6 @@ func Default() Config {
 			IDToken:             10 * time.Minute,
 			Code:                60 * time.Second,
 			AuthRequest:         30 * time.Minute,
-			RefreshToken:        12 * time.Hour,
 			OfflineRefreshToken: 30 * 24 * time.Hour,
 		},
 		Keys: Keys{
@@ -196,7 +248,31 @@ func Default() Config {
 		Mail: Mail{
 			Driver: "log",
 			From:   "ASN Digital <no-reply@localhost>",
-			SMTP:   SMTP{Port: 587, TLS: "starttls"},
+			SMTP:   SMTP{Port: 587, TLS: "starttls", Timeout: 30 * time.Second},
+
+			QueueSize:     1000,
+			Attempts:      5,
+			RetryDelay:    30 * time.Second,
+			ProbeInterval: 30 * time.Second,
+		},
+		Captcha: Captcha{
+			Enabled:            true,
+			Length:             6,
+			TTL:                10 * time.Minute,
+			LoginAfter:         3,
+			LoginIPAfter:       10,
+			LoginGlobalPerHour: 1000,
+		},
+		Reset: Reset{
+			CodeTTL:                  10 * time.Minute,
+			CodeAttempts:             5,
+			FlowTTL:                  30 * time.Minute,
+			SendsPerMinute:           1,
+			SendsPerHour:             5,
+			SendsPerDay:              10,
+			IPRequestsPerHour:        30,
+			IPCodeFailuresPerHour:    20,
+			AlertCodeFailuresPerHour: 100,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -52,7 +53,6 @@ func (c *Config) Validate() []string {
 	p.between("tokens.id_token", t.IDToken, time.Minute, 24*time.Hour)
 	p.between("tokens.code", t.Code, 10*time.Second, 10*time.Minute)
 	p.between("tokens.auth_request", t.AuthRequest, time.Minute, 24*time.Hour)
-	p.positive("tokens.refresh_token", t.RefreshToken)
 	p.positive("tokens.offline_refresh_token", t.OfflineRefreshToken)
 
 	k := c.Keys
@@ -123,7 +123,38 @@ func (c *Config) Validate() []string {
 	}
 	if m.From == "" {
 		p.add("mail.from", "must be set")
+	} else if _, err := mail.ParseAddress(m.From); err != nil {
+		p.add("mail.from", "must be an address such as \"ASN Digital <no-reply@example.go.id>\", got %q", m.From)
 	}
+	if m.Driver == "smtp" {
+		p.positive("mail.smtp.timeout", m.SMTP.Timeout)
+	}
+	p.atLeast("mail.queue_size", m.QueueSize, 1)
+	p.atLeast("mail.attempts", m.Attempts, 1)
+	p.positive("mail.retry_delay", m.RetryDelay)
+	p.positive("mail.probe_interval", m.ProbeInterval)
+
+	cp := c.Captcha
+	if cp.Length < 4 || cp.Length > 10 {
+		p.add("captcha.length", "must be 4..10 digits, got %d", cp.Length)
+	}
+	p.between("captcha.ttl", cp.TTL, time.Minute, time.Hour)
+	p.atLeast("captcha.login_after", cp.LoginAfter, 1)
+	p.atLeast("captcha.login_ip_after", cp.LoginIPAfter, 1)
+	p.atLeast("captcha.login_global_per_hour", cp.LoginGlobalPerHour, 1)
+
+	r := c.Reset
+	p.between("reset.code_ttl", r.CodeTTL, time.Minute, time.Hour)
+	p.atLeast("reset.code_attempts", r.CodeAttempts, 1)
+	if r.FlowTTL < r.CodeTTL || r.FlowTTL > 24*time.Hour {
+		p.add("reset.flow_ttl", "must be between reset.code_ttl (%s) and 24h, got %s", r.CodeTTL, r.FlowTTL)
+	}
+	p.atLeast("reset.sends_per_minute", r.SendsPerMinute, 1)
+	p.atLeast("reset.sends_per_hour", r.SendsPerHour, r.SendsPerMinute)
+	p.atLeast("reset.sends_per_day", r.SendsPerDay, r.SendsPerHour)
+	p.atLeast("reset.ip_requests_per_hour", r.IPRequestsPerHour, 1)
+	p.atLeast("reset.ip_code_failures_per_hour", r.IPCodeFailuresPerHour, 1)
+	p.atLeast("reset.alert_code_failures_per_hour", r.AlertCodeFailuresPerHour, 1)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)

@@ -10,8 +10,6 @@ import (
 	"github.com/asnidp/asnidp/storage/storagetest"
 )
 
-
-
 // openPostgres opens (without migrating) a store on dsn, closed at the end
 // of the test. The pool is kept small: the suite's races would otherwise
 // open one connection per goroutine.

@@ -89,6 +89,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Session/RotateSessionToken_E2", testRotateSessionToken},
 		{"Session/RevokeSession_E4", testRevokeSession},
 		{"Session/RevokeUserSessions_E4", testRevokeUserSessions},
+		{"Logout/EndSession_E4", testEndSession},
+		{"Logout/EndUserSessions_E4", testEndUserSessions},
+		{"Logout/DeliveryQueue", testLogoutDeliveryQueue},
 
 		{"Key/AddListDelete", testSigningKeys},
 		{"Key/AddSigningKey_Race_I5", testAddSigningKeyRace},
@@ -96,6 +99,29 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Counter/IncrementAndRead", testCounter},
 		{"Counter/Increment_Race_I2", testCounterRace},
 		{"Counter/ResetCounter", testResetCounter},
+
+		{"UserAdmin/UpsertUserProfiles", testUpsertUserProfiles},
+		{"UserAdmin/UpsertUserProfiles_Race", testUpsertUserProfilesRace},
+		{"UserAdmin/UsersByNIPs", testUsersByNIPs},
+		{"UserAdmin/ForEachUser", testForEachUser},
+		{"UserAdmin/CountUsers", testCountUsers},
+		{"UserAdmin/ChangeNIP", testChangeNIP},
+		{"UserAdmin/DisableUser_E4", testDisableUser},
+		{"UserAdmin/EnableUser", testEnableUser},
+
+		{"Audit/AppendAndQuery", testAuditAppendAndQuery},
+
+		{"Reset/CreateAndGet", testResetCreateAndGet},
+		{"Reset/IssueResetCode_Limits_B7", testIssueResetCodeLimits},
+		{"Reset/IssueResetCode_Race_B7_I4", testIssueResetCodeRace},
+		{"Reset/ReleaseResetCode_H5", testReleaseResetCode},
+		{"Reset/CheckResetCode_B6_C3", testCheckResetCode},
+		{"Reset/CheckResetCode_Race_C3_G3_I4", testCheckResetCodeRace},
+		{"Reset/CompleteReset_C7_H1", testCompleteReset},
+		{"Reset/CompleteResetVoidsOtherCodes_C8", testCompleteResetVoidsOtherCodes},
+		{"Reset/PruneResets_G6", testPruneResets},
+		{"Captcha/CreateAndUse_C2", testCaptcha},
+		{"Captcha/UseCaptcha_Race_C2", testUseCaptchaRace},
 
 		{"Prune_G6", testPrune},
 	}

@@ -1,0 +1,97 @@
+// Command go-rp is a minimal relying party for asnidp written with
+// zitadel/oidc's rp package: authorization code flow with PKCE S256 and
+// state kept in encrypted cookies, ID token verification, then userinfo.
+// After sign-in it answers the ID token's claims and userinfo as JSON.
+//
+// Register it once, then run it:
+//
+//	asnidp client add --id go-rp --redirect-uri http://localhost:9090/callback
+//	RP_CLIENT_SECRET=<printed secret> go run ./docs/examples/go-rp
+//	# open http://localhost:9090/login
+//
+// main_test.go runs exactly this handler against a real asnidp.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// Config is what a relying party needs to know about itself and asnidp.
+type Config struct {
+	Issuer       string // e.g. https://sso.example.go.id
+	ClientID     string
+	ClientSecret string
+	RedirectURI  string // registered exactly, e.g. https://app.example.go.id/callback
+}
+
+func main() {
+	var cfg Config
+	flag.StringVar(&cfg.Issuer, "issuer", "http://localhost:8080", "asnidp issuer URL")
+	flag.StringVar(&cfg.ClientID, "client-id", "go-rp", "client_id")
+	flag.StringVar(&cfg.RedirectURI, "redirect-uri", "http://localhost:9090/callback", "registered redirect URI")
+	listen := flag.String("listen", "127.0.0.1:9090", "listen address")
+	flag.Parse()
+	cfg.ClientSecret = os.Getenv("RP_CLIENT_SECRET") // keep secrets out of flags (ps shows them)
+
+	h, err := NewHandler(context.Background(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("open %s", strings.TrimSuffix(cfg.RedirectURI, "/callback")+"/login")
+	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// NewHandler discovers asnidp and serves /login (to asnidp) and /callback
+// (back from it).
+func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
+	// Keys for the cookies that carry state and the PKCE verifier across
+	// the redirect; random per start is fine for a single process.
+	hashKey, blockKey := make([]byte, 32), make([]byte, 32)
+	rand.Read(hashKey)
+	rand.Read(blockKey)
+	var cookieOpts []httphelper.CookieHandlerOpt
+	if strings.HasPrefix(cfg.RedirectURI, "http://") {
+		cookieOpts = append(cookieOpts, httphelper.WithUnsecure()) // local development only
+	}
+	cookies := httphelper.NewCookieHandler(hashKey, blockKey, cookieOpts...)
+
+	provider, err := rp.NewRelyingPartyOIDC(ctx, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.RedirectURI,
+		[]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, "asn"},
+		rp.WithPKCE(cookies), // asnidp requires PKCE with S256
+		rp.WithVerifierOpts(rp.WithSupportedSigningAlgorithms("RS256")),
+		rp.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+	)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /login", rp.AuthURLHandler(rand.Text, provider))
+	mux.Handle("GET /callback", rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn), provider))
+	return mux, nil
+}
+
+// signedIn runs once the code was redeemed, the ID token verified and
+// userinfo loaded. A real app would start its own session here (keep the
+// ID token for logout's id_token_hint) and redirect.
+func signedIn(w http.ResponseWriter, r *http.Request, tokens *oidc.Tokens[*oidc.IDTokenClaims], state string, _ rp.RelyingParty, info *oidc.UserInfo) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]any{
+		"id_token_claims": tokens.IDTokenClaims,
+		"userinfo":        info,
+	})
+}

@@ -1,0 +1,90 @@
+// A minimal asnidp relying party in Node.js with openid-client (v6):
+// authorization code flow with PKCE S256, state and nonce, ID token
+// verification, then userinfo. After sign-in it answers the ID token's
+// claims and userinfo as JSON.
+//
+//   asnidp client add --id node-rp --redirect-uri http://localhost:3000/callback
+//   cd docs/examples/node-rp && npm ci
+//   CLIENT_SECRET=<printed secret> node index.mjs   # then open http://localhost:3000/login
+//
+// node_test.go runs exactly this file against a real asnidp.
+import { createServer } from 'node:http';
+import * as client from 'openid-client';
+
+const issuer = new URL(process.env.ISSUER ?? 'http://localhost:8080');
+const clientId = process.env.CLIENT_ID ?? 'node-rp';
+const clientSecret = process.env.CLIENT_SECRET; // confidential client
+const redirectUri = process.env.REDIRECT_URI ?? 'http://localhost:3000/callback';
+const port = Number(process.env.PORT ?? 3000);
+
+// http:// is only for an asnidp on localhost during development.
+const options = issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined;
+const config = await client.discovery(issuer, clientId, clientSecret, client.ClientSecretBasic(clientSecret), options);
+
+// Sign-ins between /login and /callback, by state. The state also goes
+// into an HttpOnly cookie, so a callback completes only in the browser
+// that started it.
+const pending = new Map();
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, redirectUri);
+  try {
+    if (url.pathname === '/login') {
+      const codeVerifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      for (const [s, p] of pending) if (Date.now() - p.created > 600_000) pending.delete(s); // abandoned sign-ins
+      pending.set(state, { codeVerifier, nonce, created: Date.now() });
+      const authorizationUrl = client.buildAuthorizationUrl(config, {
+        redirect_uri: redirectUri,
+        scope: 'openid profile email asn',
+        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+      });
+      res.writeHead(303, {
+        Location: authorizationUrl.href,
+        'Set-Cookie': `rp_state=${state}; HttpOnly; SameSite=Lax; Path=/; Max-Age=600${redirectUri.startsWith('https:') ? '; Secure' : ''}`,
+      });
+      res.end();
+      return;
+    }
+    if (url.pathname === '/callback') {
+      const state = /(?:^|;\s*)rp_state=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+      const sign = state && pending.get(state);
+      pending.delete(state);
+      if (!sign || Date.now() - sign.created > 600_000) {
+        res.writeHead(400, { 'Content-Type': 'text/plain' }).end('unknown or expired sign-in; start again at /login\n');
+        return;
+      }
+      // Checks state, exchanges the code with the PKCE verifier and
+      // validates the ID token (signature, iss, aud, exp, iat, nonce).
+      const tokens = await client.authorizationCodeGrant(config, url, {
+        pkceCodeVerifier: sign.codeVerifier,
+        expectedState: state,
+        expectedNonce: sign.nonce,
+        idTokenExpected: true,
+      });
+      const claims = tokens.claims();
+      const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+      // A real app starts its session here (keep tokens.id_token for
+      // logout's id_token_hint) and redirects.
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Cache-Control': 'no-store',
+        'Set-Cookie': 'rp_state=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0',
+      });
+      res.end(JSON.stringify({ id_token_claims: claims, userinfo }));
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+  } catch (err) {
+    console.error('sign-in failed:', err.code ?? '', err.message);
+    res.writeHead(502, { 'Content-Type': 'text/plain' }).end('sign-in failed\n');
+  }
+});
+
+server.listen(port, '127.0.0.1', () => {
+  console.log(`listening on http://127.0.0.1:${server.address().port}`);
+});

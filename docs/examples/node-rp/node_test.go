@@ -1,0 +1,130 @@
+// Package noderp runs the Node.js example relying party (index.mjs)
+// against a real asnidp, so the integrator guide's example cannot rot.
+package noderp
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asnidp/asnidp/internal/optest"
+)
+
+// requireNode finds node and the example's installed dependencies. CI sets
+// ASNIDP_TEST_REQUIRE_NODE=1 (after `npm ci`), which turns their absence
+// into a failure instead of a skip.
+func requireNode(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	missing := ""
+	switch {
+	case err != nil:
+		missing = "node is not installed"
+	default:
+		if _, err := os.Stat("node_modules/openid-client/package.json"); err != nil {
+			missing = "node_modules is missing (run npm ci in docs/examples/node-rp)"
+		}
+	}
+	if missing == "" {
+		return node
+	}
+	if os.Getenv("ASNIDP_TEST_REQUIRE_NODE") == "1" {
+		t.Fatalf("%s, and ASNIDP_TEST_REQUIRE_NODE=1", missing)
+	}
+	t.Skipf("%s; set ASNIDP_TEST_REQUIRE_NODE=1 to make this a failure", missing)
+	return ""
+}
+
+func TestExample(t *testing.T) {
+	node := requireNode(t)
+	addr := optest.FreeAddr(t)
+	base := "http://" + addr
+	const secret = "node-rp-example-test-secret"
+	o := optest.Start(t, optest.Client{ID: "node-rp", Secret: secret, RedirectURIs: []string{base + "/callback"}})
+	u := optest.User{
+		NIP: "199004152022212007", Name: "Siti Rahmawati", Email: "siti@example.go.id",
+		Instansi: "Pemerintah Kota Bandung", UnitKerja: "Dinas Pendidikan", Jabatan: "Guru Ahli Pertama",
+		Password: "kopi tubruk pagi hari",
+	}
+	o.AddUser(t, u)
+
+	cmd := exec.Command(node, "index.mjs")
+	cmd.Env = append(os.Environ(),
+		"ISSUER="+o.URL, "CLIENT_ID=node-rp", "CLIENT_SECRET="+secret,
+		"REDIRECT_URI="+base+"/callback", "PORT="+addr[strings.LastIndex(addr, ":")+1:],
+	)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", stderr.String())
+		}
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "listening on ") {
+				ready <- line
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case line, ok := <-ready:
+		if !ok {
+			t.Fatalf("node exited before listening:\n%s", stderr.String())
+		}
+		t.Log(line)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("node did not start listening:\n%s", stderr.String())
+	}
+
+	b := optest.NewBrowser(t)
+	loginPage, trail := b.Follow(base + "/login")
+	if !optest.IsLoginPage(loginPage) {
+		t.Fatalf("/login did not lead to the login page: %v", trail)
+	}
+	result, trail := o.Login(t, b, loginPage, u)
+	if result.Status != http.StatusOK || result.URL.Path != "/callback" {
+		t.Fatalf("callback answered %d at %s (trail %v):\n%s", result.Status, result.URL, trail, result.Body)
+	}
+	var got struct {
+		IDToken  map[string]any `json:"id_token_claims"`
+		Userinfo map[string]any `json:"userinfo"`
+	}
+	if err := json.Unmarshal([]byte(result.Body), &got); err != nil {
+		t.Fatalf("decode %s: %v", result.Body, err)
+	}
+	t.Logf("ID token claims: %s", mustJSON(got.IDToken))
+	t.Logf("userinfo: %s", mustJSON(got.Userinfo))
+	if got.IDToken["iss"] != o.URL || got.IDToken["nonce"] == nil || got.IDToken["acr"] != "urn:asn:loa:mfa" {
+		t.Errorf("ID token claims %v: want iss %s, a nonce and acr urn:asn:loa:mfa", got.IDToken, o.URL)
+	}
+	for k, want := range map[string]string{
+		"preferred_username": u.NIP, "nip": u.NIP, "name": u.Name, "email": u.Email, "instansi": u.Instansi,
+	} {
+		if got.Userinfo[k] != want {
+			t.Errorf("userinfo %s = %v, want %q", k, got.Userinfo[k], want)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b)
+}

@@ -1,0 +1,227 @@
+package login
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/asnidp/asnidp/internal/captcha"
+	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/storage"
+)
+
+// Captcha configures the captcha of the reset start page and of the login
+// after failures (DESIGN §6, SECURITY-TESTS B1, B5, C2).
+type Captcha struct {
+	// Enabled false turns every captcha off (tests, deployments with other
+	// bot protection).
+	Enabled bool
+	// Length is how many digits a challenge has; TTL how long it may be
+	// answered.
+	Length int
+	TTL    time.Duration
+	// LoginAfter consecutive password failures of one account (known or
+	// not) make its logins need a captcha.
+	LoginAfter int
+	// LoginIPAfter password failures from one client IP within
+	// Lockout.IPWindow make every login from it need one.
+	LoginIPAfter int
+	// LoginGlobalPerHour password failures of all accounts within a clock
+	// hour make every login need one, and raise an alert.
+	LoginGlobalPerHour int
+}
+
+// Captcha actions: a captcha solved for one cannot be used for another.
+const (
+	actionReset = "reset"
+	actionLogin = "login"
+)
+
+// captchaView is what a form shows of a challenge.
+type captchaView struct {
+	ID       string
+	Image    template.URL
+	AudioURL string
+}
+
+// captchaBinding ties a challenge to the browser it was shown to: the
+// hash of that browser's CSRF cookie, which another browser does not hold.
+func (h *Handler) captchaBinding(c echo.Context) string {
+	return h.hash.Hash("captcha:" + csrfToken(c))
+}
+
+// newCaptcha stores a fresh challenge for action and returns what the
+// form shows: the image inline and a link to the spoken version.
+func (h *Handler) newCaptcha(c echo.Context, action string) (*captchaView, error) {
+	now := h.now()
+	ch := &storage.Captcha{
+		ID:          secret.Token(),
+		Action:      action,
+		BindingHash: h.captchaBinding(c),
+		Answer:      captcha.NewAnswer(h.cfg.Captcha.Length),
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(h.cfg.Captcha.TTL),
+	}
+	if err := h.store.CreateCaptcha(c.Request().Context(), ch); err != nil {
+		return nil, fail(http.StatusServiceUnavailable, "error.unavailable", fmt.Errorf("store captcha: %w", err))
+	}
+	png, err := captcha.Image(ch.ID, ch.Answer)
+	if err != nil {
+		return nil, err
+	}
+	return &captchaView{
+		ID:       ch.ID,
+		Image:    template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		AudioURL: "/login/captcha/audio?c=" + ch.ID,
+	}, nil
+}
+
+// solveCaptcha checks the challenge the form names against the answer it
+// carries. The challenge is used up whatever the answer, so each one can
+// be guessed once; it must have been shown to this browser, for this
+// action, and not have expired (C2). Only the server's copy counts.
+func (h *Handler) solveCaptcha(c echo.Context, action string) (bool, error) {
+	id, typed := c.FormValue("captcha_id"), c.FormValue("captcha")
+	if id == "" || len(id) > 64 {
+		return false, nil
+	}
+	ch, err := h.store.UseCaptcha(c.Request().Context(), id, h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fail(http.StatusServiceUnavailable, "error.unavailable", fmt.Errorf("use captcha: %w", err))
+	}
+	if ch.Action != action || !h.hash.Equal(ch.BindingHash, "captcha:"+csrfToken(c)) {
+		h.log.WarnContext(c.Request().Context(), "captcha presented out of place", "action", action, "captcha_action", ch.Action, "ip", c.RealIP())
+		return false, nil
+	}
+	return captcha.Match(ch.Answer, typed), nil
+}
+
+// captchaAudio serves the spoken version of a live challenge shown to
+// this browser.
+func (h *Handler) captchaAudio(c echo.Context) error {
+	id := c.QueryParam("c")
+	if id == "" || len(id) > 64 {
+		return fail(http.StatusNotFound, "error.not_found", nil)
+	}
+	ch, err := h.store.CaptchaByID(c.Request().Context(), id, h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return fail(http.StatusNotFound, "error.not_found", err)
+	}
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if !h.hash.Equal(ch.BindingHash, "captcha:"+csrfToken(c)) {
+		return fail(http.StatusNotFound, "error.not_found", errors.New("captcha audio asked for by another browser"))
+	}
+	wav, err := captcha.Audio(ch.ID, ch.Answer)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "audio/wav", wav)
+}
+
+// Counter keys of the login captcha.
+const (
+	globalFailuresKey = "pwfail:all"
+	ipFailuresPrefix  = "pwfail:ip:"
+	nipFailuresPrefix = "pwfail:nip:"
+)
+
+// loginCaptchaNeeded reports whether a login from ip for the NIP canonical
+// ("" before one is typed) needs a solved captcha: after LoginAfter
+// consecutive failures of the account, with unknown NIPs counted the same
+// way (B1); after LoginIPAfter failures from the client IP; or while all
+// accounts together fail more than LoginGlobalPerHour times an hour (B5).
+func (h *Handler) loginCaptchaNeeded(ctx context.Context, canonical, ip string) (bool, error) {
+	cp := h.cfg.Captcha
+	if !cp.Enabled {
+		return false, nil
+	}
+	now := h.now()
+	n, err := h.store.Counter(ctx, globalFailuresKey, time.Hour, now)
+	if err != nil {
+		return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if n >= cp.LoginGlobalPerHour {
+		return true, nil
+	}
+	if n, err = h.store.Counter(ctx, ipFailuresPrefix+ip, h.cfg.Lockout.IPWindow, now); err != nil {
+		return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if n >= cp.LoginIPAfter || canonical == "" {
+		return n >= cp.LoginIPAfter, nil
+	}
+	u, err := h.store.UserByNIP(ctx, canonical)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		n, err = h.store.Counter(ctx, nipFailuresPrefix+canonical, h.cfg.Lockout.DelayMax, now)
+		if err != nil {
+			return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+		}
+		return n >= cp.LoginAfter, nil
+	case err != nil:
+		return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	return u.FailedPasswords >= cp.LoginAfter, nil
+}
+
+// loginCaptcha returns a challenge for the login page when a login for
+// canonical from this client needs one, else nil.
+func (h *Handler) loginCaptcha(c echo.Context, canonical string) (*captchaView, error) {
+	need, err := h.loginCaptchaNeeded(c.Request().Context(), canonical, c.RealIP())
+	if err != nil || !need {
+		return nil, err
+	}
+	return h.newCaptcha(c, actionLogin)
+}
+
+// checkLoginCaptcha enforces the login captcha before the password is
+// looked at. It reports false when the attempt must stop: then p carries
+// the message and a fresh challenge, ready to render. A refused attempt
+// does not count as a password failure and costs no hashing.
+func (h *Handler) checkLoginCaptcha(c echo.Context, canonical string, p *page) (bool, error) {
+	need, err := h.loginCaptchaNeeded(c.Request().Context(), canonical, c.RealIP())
+	if err != nil || !need {
+		return err == nil, err
+	}
+	ok, err := h.solveCaptcha(c, actionLogin)
+	if err != nil || ok {
+		return ok, err
+	}
+	h.log.InfoContext(c.Request().Context(), "login refused: captcha missing or wrong", "nip", canonical, "ip", c.RealIP())
+	p.Error = "captcha.wrong"
+	if p.Captcha, err = h.newCaptcha(c, actionLogin); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// countFailure counts a password failure towards the system-wide rate
+// and raises an alert when the rate, or the failures of the client IP,
+// cross their captcha thresholds (B5). It runs after the IP's own counter
+// was incremented.
+func (h *Handler) countFailure(ctx context.Context, ip string, now time.Time) {
+	cp := h.cfg.Captcha
+	n, err := h.store.IncrementCounter(ctx, globalFailuresKey, time.Hour, now)
+	if err != nil {
+		h.log.WarnContext(ctx, "count password failure", "err", err)
+		return
+	}
+	if n == cp.LoginGlobalPerHour {
+		h.log.ErrorContext(ctx, "ALERT: password failures across all accounts reached the hourly threshold; every login now needs a captcha",
+			"failures", n, "threshold", cp.LoginGlobalPerHour, "captcha", cp.Enabled)
+	}
+	if n, err = h.store.Counter(ctx, ipFailuresPrefix+ip, h.cfg.Lockout.IPWindow, now); err == nil && n == cp.LoginIPAfter {
+		h.log.WarnContext(ctx, "ALERT: password failures from one client IP reached the captcha threshold",
+			"ip", ip, "failures", n, "captcha", cp.Enabled)
+	}
+}

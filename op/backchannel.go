@@ -1,0 +1,158 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/asnidp/asnidp/storage"
+)
+
+// OpenID Connect Back-Channel Logout 1.0: when an SSO session ends, every
+// client with a back-channel logout URI that took part in it gets a signed
+// logout token by a direct POST. Storage queues the notices in the same
+// transaction that ends the session; this worker delivers them and retries
+// with back-off, so a client that is down gets its notice later.
+
+// backchannelEvent is the events member a logout token must carry.
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// Back-off between attempts: 10 s doubling to 1 h, given up after
+// logoutMaxAttempts (about a day of trying).
+const (
+	logoutFirstRetry  = 10 * time.Second
+	logoutMaxRetry    = time.Hour
+	logoutMaxAttempts = 30
+	logoutLease       = time.Minute
+	logoutTokenTTL    = 2 * time.Minute
+)
+
+// logoutClaims is the logout token's claim set.
+type logoutClaims struct {
+	Issuer   string              `json:"iss"`
+	Audience jwt.Audience        `json:"aud"`
+	IssuedAt *jwt.NumericDate    `json:"iat"`
+	Expiry   *jwt.NumericDate    `json:"exp"`
+	ID       string              `json:"jti"`
+	Subject  string              `json:"sub,omitempty"`
+	SID      string              `json:"sid,omitempty"`
+	Events   map[string]struct{} `json:"events"`
+}
+
+// RunBackchannelLogout delivers queued logout notices every interval until
+// ctx ends. Any number of processes may run it: deliveries are leased.
+func (p *Provider) RunBackchannelLogout(ctx context.Context, every time.Duration, client *http.Client) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := p.DeliverLogouts(ctx, client); err != nil && ctx.Err() == nil {
+			p.log.ErrorContext(ctx, "deliver back-channel logouts", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// DeliverLogouts sends every notice that is due now.
+func (p *Provider) DeliverLogouts(ctx context.Context, client *http.Client) error {
+	for {
+		due, err := p.store.ClaimLogoutDeliveries(ctx, p.now(), logoutLease, 20)
+		if err != nil {
+			return fmt.Errorf("claim logout deliveries: %w", err)
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		for _, d := range due {
+			if err := p.deliverLogout(ctx, client, d); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (p *Provider) deliverLogout(ctx context.Context, client *http.Client, d *storage.LogoutDelivery) error {
+	err := p.postLogoutToken(ctx, client, d)
+	if err == nil {
+		p.log.InfoContext(ctx, "back-channel logout delivered", "client_id", d.ClientID, "sid", d.SessionID)
+		return p.store.FinishLogoutDelivery(ctx, d.ID)
+	}
+	if d.Attempts+1 >= logoutMaxAttempts {
+		p.log.ErrorContext(ctx, "back-channel logout given up", "client_id", d.ClientID, "sid", d.SessionID, "attempts", d.Attempts+1, "err", err)
+		return p.store.FinishLogoutDelivery(ctx, d.ID)
+	}
+	wait := logoutFirstRetry << min(d.Attempts, 20)
+	wait = min(wait, logoutMaxRetry)
+	p.log.WarnContext(ctx, "back-channel logout failed; will retry", "client_id", d.ClientID, "sid", d.SessionID, "retry_in", wait, "err", err)
+	return p.store.RetryLogoutDelivery(ctx, d.ID, p.now().Add(wait))
+}
+
+// postLogoutToken sends one logout token; only a 2xx answer counts.
+func (p *Provider) postLogoutToken(ctx context.Context, client *http.Client, d *storage.LogoutDelivery) error {
+	token, err := p.logoutToken(ctx, d)
+	if err != nil {
+		return err
+	}
+	body := url.Values{"logout_token": {token}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URI, strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build logout request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post logout token: %w", err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("post logout token: client answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// logoutToken signs the token for one delivery with the current key.
+func (p *Provider) logoutToken(ctx context.Context, d *storage.LogoutDelivery) (string, error) {
+	k, err := p.keys.Signer(ctx)
+	if err != nil {
+		return "", fmt.Errorf("load signing key: %w", err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: k.Private},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", k.ID))
+	if err != nil {
+		return "", fmt.Errorf("make signer: %w", err)
+	}
+	now := p.now()
+	claims := logoutClaims{
+		Issuer:   p.cfg.Issuer,
+		Audience: jwt.Audience{d.ClientID},
+		IssuedAt: jwt.NewNumericDate(now),
+		Expiry:   jwt.NewNumericDate(now.Add(logoutTokenTTL)),
+		ID:       uuid.NewString(),
+		Subject:  d.UserID,
+		SID:      d.SessionID,
+		Events:   map[string]struct{}{backchannelEvent: {}},
+	}
+	token, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("sign logout token: %w", err)
+	}
+	return token, nil
+}
+
+// NoRedirects is the HTTP client policy for back-channel calls: a logout
+// endpoint that redirects is misconfigured, and following it could carry
+// the token elsewhere.
+func NoRedirects(*http.Request, []*http.Request) error { return errors.New("redirect refused") }

@@ -1,0 +1,148 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/asnidp/asnidp/storage"
+)
+
+var _ storage.LogoutStore = (*Store)(nil)
+
+// EndSession revokes a session, its tokens and queues its back-channel
+// logout notices, all in one transaction.
+func (s *Store) EndSession(ctx context.Context, id string, now time.Time) (err error) {
+	defer wrap(&err, "EndSession")
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var userID string
+		err := queryRow(ctx, tx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at = 0 RETURNING user_id`,
+			micros(now), id).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFoundOr(ctx, tx, "sessions", id, nil) // already ended: nothing more to do
+		}
+		if err != nil {
+			return err
+		}
+		return endSessionTx(ctx, tx, id, userID, now)
+	})
+}
+
+// EndUserSessions ends every live session of a user and revokes the
+// user's remaining tokens.
+func (s *Store) EndUserSessions(ctx context.Context, userID string, now time.Time) (err error) {
+	defer wrap(&err, "EndUserSessions")
+	if userID == "" {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var ids []string
+		if err := all(ctx, tx, &ids, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0 RETURNING id`,
+			micros(now), userID); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := endSessionTx(ctx, tx, id, userID, now); err != nil {
+				return err
+			}
+		}
+		for _, table := range []string{"access_tokens", "refresh_tokens"} {
+			if _, err := exec(ctx, tx, `UPDATE `+table+` SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`,
+				micros(now), userID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// endSessionTx revokes the tokens of a session that was just revoked and
+// queues a notice for every client with a back-channel logout URI that was
+// issued a code or a refresh token in it.
+func endSessionTx(ctx context.Context, tx *sqlx.Tx, id, userID string, now time.Time) error {
+	for _, table := range []string{"access_tokens", "refresh_tokens"} {
+		if _, err := exec(ctx, tx, `UPDATE `+table+` SET revoked_at = ? WHERE session_id = ? AND revoked_at = 0`,
+			micros(now), id); err != nil {
+			return err
+		}
+	}
+	var targets []struct {
+		ClientID string `db:"id"`
+		URI      string `db:"backchannel_logout_uri"`
+	}
+	if err := all(ctx, tx, &targets, `SELECT id, backchannel_logout_uri FROM clients
+		WHERE backchannel_logout_uri <> '' AND id IN (
+			SELECT client_id FROM auth_requests WHERE session_id = ? AND code_hash <> ''
+			UNION SELECT client_id FROM refresh_tokens WHERE session_id = ?)
+		ORDER BY id`, id, id); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if _, err := exec(ctx, tx, `INSERT INTO logout_deliveries
+			(id, client_id, uri, session_id, user_id, attempts, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
+			"ld_"+rand.Text(), t.ClientID, t.URI, id, userID, micros(now), micros(now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type logoutRow struct {
+	ID            string `db:"id"`
+	ClientID      string `db:"client_id"`
+	URI           string `db:"uri"`
+	SessionID     string `db:"session_id"`
+	UserID        string `db:"user_id"`
+	Attempts      int    `db:"attempts"`
+	NextAttemptAt int64  `db:"next_attempt_at"`
+	CreatedAt     int64  `db:"created_at"`
+}
+
+// ClaimLogoutDeliveries leases due deliveries; each lease is a
+// compare-and-set on next_attempt_at, so concurrent claimers split them.
+func (s *Store) ClaimLogoutDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) (_ []*storage.LogoutDelivery, err error) {
+	defer wrap(&err, "ClaimLogoutDeliveries")
+	var due []logoutRow
+	if err := all(ctx, s.db, &due, `SELECT id, client_id, uri, session_id, user_id, attempts, next_attempt_at, created_at
+		FROM logout_deliveries WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, micros(now), limit); err != nil {
+		return nil, err
+	}
+	var out []*storage.LogoutDelivery
+	for _, r := range due {
+		n, err := exec(ctx, s.db, `UPDATE logout_deliveries SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ?`,
+			micros(now.Add(lease)), r.ID, r.NextAttemptAt)
+		if err != nil {
+			return nil, err
+		}
+		if n == 1 {
+			out = append(out, &storage.LogoutDelivery{
+				ID: r.ID, ClientID: r.ClientID, URI: r.URI, SessionID: r.SessionID, UserID: r.UserID,
+				Attempts: r.Attempts, NextAttemptAt: now.Add(lease).UTC(), CreatedAt: fromMicros(r.CreatedAt),
+			})
+		}
+	}
+	return out, nil
+}
+
+// FinishLogoutDelivery removes a delivery.
+func (s *Store) FinishLogoutDelivery(ctx context.Context, id string) (err error) {
+	defer wrap(&err, "FinishLogoutDelivery")
+	_, err = exec(ctx, s.db, `DELETE FROM logout_deliveries WHERE id = ?`, id)
+	return err
+}
+
+// RetryLogoutDelivery counts a failed attempt.
+func (s *Store) RetryLogoutDelivery(ctx context.Context, id string, next time.Time) (err error) {
+	defer wrap(&err, "RetryLogoutDelivery")
+	n, err := exec(ctx, s.db, `UPDATE logout_deliveries SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?`,
+		micros(next), id)
+	if err == nil && n == 0 {
+		return storage.ErrNotFound
+	}
+	return err
+}
