@@ -190,7 +190,30 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	if err != nil {
 		return nil, err
 	}
+	if err := p.revokeIfCodeReused(ctx, r.Data.Code, authReq.GetID()); err != nil {
+		return nil, err
+	}
 	return oidcop.NewResponse(resp), nil
+}
+
+// revokeIfCodeReused closes the race of two simultaneous redemptions: the
+// loser marks the code reused before it revokes the grant, and the winner
+// looks for that mark after storing its tokens, so whichever order they
+// run in, the winner's tokens end up revoked, as after a sequential reuse
+// (D7, G3). The winner's answer stands, as in the sequential case.
+func (p *Provider) revokeIfCodeReused(ctx context.Context, code, grantID string) error {
+	ar, err := p.store.AuthRequestByCode(ctx, p.hash.Hash(code))
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if ar.CodeReusedAt.IsZero() {
+		return nil
+	}
+	p.log.WarnContext(ctx, "authorization code reused during its redemption; revoking its tokens", "auth_request", grantID)
+	if err := p.store.RevokeGrant(ctx, grantID, p.now()); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
 }
 
 // JWTProfile refuses the JWT bearer grant (RFC 7523), which asnidp does

@@ -50,6 +50,8 @@ type AuthRequest struct {
 	CodeHash      string
 	CodeExpiresAt time.Time
 	CodeUsedAt    time.Time
+	// CodeReusedAt is set when the code was presented after it was used.
+	CodeReusedAt time.Time
 
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -83,9 +85,9 @@ type AuthRequestStore interface {
 	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 	// RedeemAuthCode atomically marks the code used and returns its
 	// request. Unknown or expired codes are ErrNotFound; a code already
-	// used is ErrConflict and the request is still returned (non-nil), so
-	// the caller can revoke what the first redemption issued. Of two
-	// concurrent calls exactly one succeeds.
+	// used is ErrConflict, marks CodeReusedAt, and the request is still
+	// returned (non-nil), so the caller can revoke what the first
+	// redemption issued. Of two concurrent calls exactly one succeeds.
 	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
 	// AuthRequestByCode returns the request a code was issued for without
 	// consuming it (ErrNotFound when unknown).

@@ -585,6 +585,7 @@ func TestProtocol_G3_ConcurrentCodeRedemption(t *testing.T) {
 	close(start)
 	wg.Wait()
 	successes := 0
+	var winner string
 	for i, r := range results {
 		if errs[i] != nil {
 			t.Fatalf("request %d: %v", i, errs[i])
@@ -592,13 +593,19 @@ func TestProtocol_G3_ConcurrentCodeRedemption(t *testing.T) {
 		switch {
 		case r.status == http.StatusOK && r.AccessToken != "":
 			successes++
+			winner = r.AccessToken
 		case r.status == http.StatusBadRequest && r.Error == "invalid_grant":
 		default:
 			t.Errorf("request %d = %d %s, want 200 or 400 invalid_grant", i, r.status, r.body)
 		}
 	}
 	if successes != 1 {
-		t.Errorf("%d of %d concurrent redemptions succeeded, want exactly 1", successes, n)
+		t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", successes, n)
+	}
+	// The code was presented more than once, so what the winner got is
+	// revoked too, whichever request ran first (RFC 6749 §4.1.2).
+	if introspect(t, f.testOP, "profil", f.secret["profil"], winner).Active {
+		t.Error("the winning redemption's access token is still active after the code was reused")
 	}
 }
 

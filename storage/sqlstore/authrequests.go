@@ -36,6 +36,7 @@ type authRequestRow struct {
 	CodeHash            sql.NullString `db:"code_hash"`
 	CodeExpiresAt       int64          `db:"code_expires_at"`
 	CodeUsedAt          int64          `db:"code_used_at"`
+	CodeReusedAt        int64          `db:"code_reused_at"`
 	CreatedAt           int64          `db:"created_at"`
 	ExpiresAt           int64          `db:"expires_at"`
 }
@@ -43,7 +44,7 @@ type authRequestRow struct {
 const authRequestColumns = `id, browser_hash, client_id, redirect_uri, state, nonce, scopes,
 	response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
 	ui_locales, login_hint, hint_user_id, user_id, password_at, otp_at, auth_time, session_id,
-	enrol_secret, enrol_started_at, code_hash, code_expires_at, code_used_at, created_at, expires_at`
+	enrol_secret, enrol_started_at, code_hash, code_expires_at, code_used_at, code_reused_at, created_at, expires_at`
 
 func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 	var l lists
@@ -74,6 +75,7 @@ func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 		CodeHash:            r.CodeHash.String,
 		CodeExpiresAt:       fromMicros(r.CodeExpiresAt),
 		CodeUsedAt:          fromMicros(r.CodeUsedAt),
+		CodeReusedAt:        fromMicros(r.CodeReusedAt),
 		CreatedAt:           fromMicros(r.CreatedAt),
 		ExpiresAt:           fromMicros(r.ExpiresAt),
 	}
@@ -86,13 +88,13 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) 
 	defer wrap(&err, "CreateAuthRequest")
 	codeHash := sql.NullString{String: ar.CodeHash, Valid: ar.CodeHash != ""}
 	_, err = exec(ctx, s.db, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ar.ID, ar.BrowserHash, ar.ClientID, ar.RedirectURI, ar.State, ar.Nonce,
 		jsonList(ar.Scopes), ar.ResponseType, ar.ResponseMode, ar.CodeChallenge,
 		ar.CodeChallengeMethod, jsonList(ar.Prompt), ar.MaxAge, jsonList(ar.UILocales),
 		ar.LoginHint, ar.HintUserID, ar.UserID, micros(ar.PasswordAt), micros(ar.OTPAt),
 		micros(ar.AuthTime), ar.SessionID, nilIfEmpty(ar.EnrolSecret), micros(ar.EnrolStartedAt), codeHash, micros(ar.CodeExpiresAt),
-		micros(ar.CodeUsedAt), micros(ar.CreatedAt), micros(ar.ExpiresAt))
+		micros(ar.CodeUsedAt), micros(ar.CodeReusedAt), micros(ar.CreatedAt), micros(ar.ExpiresAt))
 	return err
 }
 
@@ -248,12 +250,16 @@ func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string, now time.Ti
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	if err := get(ctx, s.db, &r, `SELECT `+authRequestColumns+` FROM auth_requests
-		WHERE code_hash = ?`, codeHash); err != nil {
-		return nil, err
+	// Not redeemable: mark a used code as presented again (the winner of a
+	// race checks that mark after issuing) and say which it was.
+	err = queryRow(ctx, s.db, `UPDATE auth_requests SET code_reused_at = ?
+		WHERE code_hash = ? AND code_used_at <> 0
+		RETURNING `+authRequestColumns, micros(now), codeHash).StructScan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, storage.ErrNotFound // unknown, or expired unused
 	}
-	if r.CodeUsedAt == 0 {
-		return nil, storage.ErrNotFound // expired unused
+	if err != nil {
+		return nil, err
 	}
 	ar, err := r.authRequest()
 	if err != nil {

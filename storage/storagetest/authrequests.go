@@ -285,13 +285,17 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	// The returned request is the whole record.
 	want := newAuthRequest("ar1", "rp")
 	want.CodeHash, want.CodeExpiresAt, want.CodeUsedAt = "code-1", exp, redeemAt
+	want.CodeReusedAt = redeemAt // marked by this call: a used code presented again
 	got, err := s.RedeemAuthCode(ctx, "code-1", redeemAt)
 	wantErr(t, "RedeemAuthCode(code-1) again", err, storage.ErrConflict)
 	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
 		t.Errorf("RedeemAuthCode(code-1) request mismatch (-want +got):\n%s", diff)
 	}
-	if got := getAuthRequest(t, s, "ar2"); !got.CodeUsedAt.IsZero() {
-		t.Errorf("expired code-2 was marked used at %v", got.CodeUsedAt)
+	if got := getAuthRequest(t, s, "ar2"); !got.CodeUsedAt.IsZero() || !got.CodeReusedAt.IsZero() {
+		t.Errorf("expired code-2 was marked used at %v, reused at %v", got.CodeUsedAt, got.CodeReusedAt)
+	}
+	if got, err := s.AuthRequestByCode(ctx, "code-1"); err != nil || got.CodeReusedAt.IsZero() {
+		t.Errorf("AuthRequestByCode(code-1) after a replay = %v (reused at %v), want CodeReusedAt set", err, got)
 	}
 }
 
