@@ -199,6 +199,11 @@ func (h *Handler) checkLoginCaptcha(c echo.Context, canonical string, p *page) (
 	}
 	h.log.InfoContext(c.Request().Context(), "login refused: captcha missing or wrong", "nip", canonical, "ip", c.RealIP())
 	p.Error = "captcha.wrong"
+	if c.FormValue("captcha_id") == "" {
+		// The form had no captcha yet (it is asked for once the NIP is
+		// known): say what is new rather than what is wrong.
+		p.Error = "captcha.required"
+	}
 	if p.Captcha, err = h.newCaptcha(c, actionLogin); err != nil {
 		return false, err
 	}

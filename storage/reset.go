@@ -100,7 +100,9 @@ type ResetStore interface {
 }
 
 // Captcha is one challenge: the digits an image and a sound show, for one
-// action (such as "reset" or "login") in one browser.
+// action (such as "reset" or "login") in one browser. Answer is kept as it
+// is: every process must be able to draw it, and it guards nothing once
+// used or expired.
 type Captcha struct {
 	ID     string
 	Action string

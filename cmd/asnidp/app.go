@@ -11,6 +11,7 @@ import (
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/mail"
+	"github.com/asnidp/asnidp/internal/monitor"
 	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/internal/seal"
 	"github.com/asnidp/asnidp/internal/secret"
@@ -34,7 +35,8 @@ type app struct {
 	// outbox sends the pages' mail in the background; set by handler.
 	outbox *mail.Outbox
 	// audit records security events to the database and the log.
-	audit *audit.Recorder
+	audit   *audit.Recorder
+	monitor *monitor.Monitor
 	// provider is set by handler; background work needs it.
 	provider *op.Provider
 }
@@ -100,7 +102,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, now func(
 		store.Close()
 		return nil, err
 	}
-	a.audit = audit.New(store, log, now)
+	a.monitor = monitor.New(store, monitor.DefaultRules, log, now)
+	a.audit = audit.New(store, log, now).WithObserver(a.monitor)
 	if err := a.keys.Init(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load signing keys: %w", err)

@@ -177,7 +177,7 @@ func (a *app) handler() (http.Handler, error) {
 		TOTPLockAfter: cfg.Login.TOTPLockAfter,
 		IssuerName:    cfg.Login.IssuerName,
 		Sealer:        a.sealer,
-		Mail:          a.outbox,
+		Mail:          a.mail,
 		Mails:         mails,
 		Outbox:        a.outbox,
 		Captcha: login.Captcha{
@@ -203,8 +203,8 @@ func (a *app) handler() (http.Handler, error) {
 		},
 		Policy: password.Policy{MinLength: cfg.Password.MinLength, MaxLength: password.MaxLength},
 		Audit:  a.audit,
-		Now:           a.now,
-		Logger:        a.log,
+		Now:    a.now,
+		Logger: a.log,
 	}, a.store, a.hasher, a.secrets, catalog)
 	if err != nil {
 		return nil, err
@@ -216,6 +216,7 @@ func (a *app) handler() (http.Handler, error) {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, static)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", a.monitor.Handler())
 	mux.Handle("/", provider.Handler())
 	return originHeaders(jar.Secure, audit.Middleware(proxies, mux)), nil
 }

@@ -81,9 +81,22 @@ type Store interface {
 // Recorder writes events to the store and to the log. A nil *Recorder
 // records nothing, so packages can hold one unconditionally.
 type Recorder struct {
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	observer Observer
+}
+
+// Observer sees every recorded event's type and outcome (metrics and
+// alerts, see internal/monitor).
+type Observer interface {
+	Observe(ctx context.Context, eventType, outcome string)
+}
+
+// WithObserver makes r report each event to o as well.
+func (r *Recorder) WithObserver(o Observer) *Recorder {
+	r.observer = o
+	return r
 }
 
 // New returns a recorder; now stamps the events.
@@ -133,6 +146,9 @@ func (r *Recorder) Record(ctx context.Context, e storage.AuditEvent) {
 		level = slog.LevelWarn
 	}
 	r.log.LogAttrs(ctx, level, "audit", attrs(&e)...)
+	if r.observer != nil {
+		r.observer.Observe(ctx, e.Type, e.Outcome)
+	}
 	if err := r.store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
 		r.log.ErrorContext(ctx, "write audit event", "type", e.Type, "err", err)
 	}

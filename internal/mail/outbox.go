@@ -167,7 +167,7 @@ func (o *Outbox) work() {
 }
 
 func (o *Outbox) attempt(d *delivery) {
-	log := o.opts.Log.With("to", d.msg.To, "subject", d.msg.Subject)
+	log := o.opts.Log.With("to", d.msg.To)
 	if !d.d.Deadline.IsZero() && !o.opts.Now().Before(d.d.Deadline) {
 		o.giveUp(d, log, errors.New("deadline passed before delivery"))
 		return
