@@ -134,7 +134,7 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 	if cfg.Outbox == nil {
 		cfg.Outbox = sendNow{cfg.Mail}
 	}
-	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout",
+	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout", "account",
 		"reset", "reset_email", "reset_code", "reset_password", "reset_done")
 	if err != nil {
 		return nil, err
@@ -158,6 +158,7 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 	g.GET("/logout", h.showLogout)
 	g.POST("/logout", h.submitLogout)
 	h.resetRoutes(g)
+	h.accountRoutes(g)
 	h.echo = e
 	return h, nil
 }
@@ -183,6 +184,9 @@ type page struct {
 	QR     template.URL
 	KeyURL template.URL
 	Secret string
+	// Action is where the enrolment form posts (the login's enrolment by
+	// default, or the change of authenticator).
+	Action string
 
 	// Captcha is the challenge a form shows, if any; MinLength and Minutes
 	// fill the reset pages' help texts.

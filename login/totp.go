@@ -252,24 +252,30 @@ func (h *Handler) enrolmentSeed(ctx context.Context, ar *storage.AuthRequest) ([
 }
 
 func (h *Handler) renderEnrol(c echo.Context, ar *storage.AuthRequest, u *storage.User, seed []byte, errKey string) error {
-	keyURL := totp.KeyURL(h.cfg.IssuerName, u.NIP, seed)
-	png, err := totp.QRCodePNG(keyURL, 220)
+	p, err := enrolPage(totp.KeyURL(h.cfg.IssuerName, u.NIP, seed), seed)
 	if err != nil {
-		return fmt.Errorf("draw qr code: %w", err)
+		return err
 	}
+	p.Title, p.ID, p.L, p.Error = "enrol.title", ar.ID, h.localizer(c, ar), errKey
 	status := http.StatusOK
 	if errKey != "" {
 		status = http.StatusUnauthorized
 	}
-	return h.render(c, status, "enrol", page{
-		Title:  "enrol.title",
-		ID:     ar.ID,
-		L:      h.localizer(c, ar),
-		Error:  errKey,
+	return h.render(c, status, "enrol", p)
+}
+
+// enrolPage fills what every enrolment page shows for a seed: the QR code
+// as a PNG data URI, the otpauth link for phones and the grouped key.
+func enrolPage(keyURL string, seed []byte) (page, error) {
+	png, err := totp.QRCodePNG(keyURL, 220)
+	if err != nil {
+		return page{}, fmt.Errorf("draw qr code: %w", err)
+	}
+	return page{
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
 		KeyURL: template.URL(keyURL),
 		Secret: totp.GroupedSecret(seed),
-	})
+	}, nil
 }
 
 func (h *Handler) submitEnrol(c echo.Context) error {
