@@ -76,7 +76,11 @@ func (h *Handler) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 			return fail(http.StatusForbidden, "error.csrf", errCrossSite)
 		}
-		if origin := r.Header.Get("Origin"); origin != "" && !h.sameOrigin(origin) {
+		// Under Referrer-Policy no-referrer browsers send "Origin: null"
+		// even on same-origin posts; they say where the post came from in
+		// Sec-Fetch-Site, which pages cannot set.
+		nullFromSelf := r.Header.Get("Origin") == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin"
+		if origin := r.Header.Get("Origin"); origin != "" && !nullFromSelf && !h.sameOrigin(origin) {
 			return fail(http.StatusForbidden, "error.csrf", errCrossSite)
 		}
 		sent := r.PostForm.Get("csrf")

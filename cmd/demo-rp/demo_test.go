@@ -23,8 +23,9 @@ type demo struct {
 }
 
 // startDemo starts asnidp (built from this module, SQLite in a temporary
-// directory) with both apps registered, then both apps.
-func startDemo(t *testing.T) *demo {
+// directory, env overriding its config) with both apps registered, then
+// both apps.
+func startDemo(t *testing.T, env ...string) *demo {
 	t.Helper()
 	var lns []net.Listener
 	for range 2 {
@@ -43,7 +44,7 @@ func startDemo(t *testing.T) *demo {
 			BackchannelLogoutURI:   base + "/backchannel-logout",
 		}
 	}
-	d.op = optest.Start(t, client("profil", devProfilSecret, d.profilURL), client("riwayat", devRiwayatSecret, d.riwayatURL))
+	d.op = optest.StartEnv(t, env, client("profil", devProfilSecret, d.profilURL), client("riwayat", devRiwayatSecret, d.riwayatURL))
 
 	cfg, err := parseConfig([]string{
 		"--issuer", d.op.URL,

@@ -59,6 +59,7 @@ type OP struct {
 	t       testing.TB
 	bin     string
 	cfgPath string
+	dbPath  string
 	environ []string
 	logs    *syncBuffer
 
@@ -109,6 +110,14 @@ func FreeAddr(t testing.TB) string {
 // config.yaml. It returns once /readyz answers.
 func Start(t testing.TB, clients ...Client) *OP {
 	t.Helper()
+	return StartEnv(t, nil, clients...)
+}
+
+// StartEnv is Start with environment settings, such as
+// "ASNIDP_MAIL_DRIVER=smtp", that override the generated config for the
+// server and for every command run through CLI.
+func StartEnv(t testing.TB, env []string, clients ...Client) *OP {
+	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
 	addr := FreeAddr(t)
@@ -116,7 +125,8 @@ func Start(t testing.TB, clients ...Client) *OP {
 	rand.Read(key)
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "issuer: http://%s\nlisten: %s\nmaster_key: %s\n", addr, addr, base64.StdEncoding.EncodeToString(key))
-	fmt.Fprintf(&cfg, "database:\n  driver: sqlite\n  dsn: %q\n", filepath.Join(dir, "asnidp.db"))
+	dbPath := filepath.Join(dir, "asnidp.db")
+	fmt.Fprintf(&cfg, "database:\n  driver: sqlite\n  dsn: %q\n", dbPath)
 	cfg.WriteString("mail:\n  driver: log\nlog:\n  level: info\n")
 	cfg.WriteString(clientsYAML(clients))
 	cfgPath := filepath.Join(dir, "config.yaml")
@@ -125,7 +135,7 @@ func Start(t testing.TB, clients ...Client) *OP {
 	}
 
 	o := &OP{
-		URL: "http://" + addr, t: t, bin: bin, cfgPath: cfgPath, environ: cleanEnv(),
+		URL: "http://" + addr, t: t, bin: bin, cfgPath: cfgPath, dbPath: dbPath, environ: append(cleanEnv(), env...),
 		logs: &syncBuffer{}, seeds: map[string][]byte{}, steps: map[string]int64{},
 	}
 	cmd := exec.Command(bin, "--config", cfgPath, "serve")
@@ -172,6 +182,10 @@ func (o *OP) waitReady(exited <-chan error) {
 	}
 	o.t.Fatalf("asnidp did not become ready:\n%s", o.logs.String())
 }
+
+// DatabasePath is the server's SQLite file, for a test that opens a
+// second handle on the database as another node of the service would.
+func (o *OP) DatabasePath() string { return o.dbPath }
 
 // Logs returns what the server wrote so far.
 func (o *OP) Logs() string { return o.logs.String() }
