@@ -353,3 +353,25 @@ func BenchmarkVerifyUnknown(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyParallel is the machine's argon2id limit: one
+// verification per worker at a time, every core busy. The login path's
+// target is a share of this figure.
+func BenchmarkVerifyParallel(b *testing.B) {
+	h := NewHasher(Params{QueueTimeout: time.Minute})
+	const pw = "gunung-API-7 meletus"
+	phc, err := h.Hash(b.Context(), pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.Verify(context.Background(), phc, "gunung-API-8 meletus"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hashes/s")
+}
