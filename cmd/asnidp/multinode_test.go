@@ -34,6 +34,7 @@ type cluster struct {
 	t       *testing.T
 	URL     string // the load balancer = the issuer
 	cfgPath string
+	bin     string
 	environ []string
 	nodes   []*node
 	next    atomic.Uint64
@@ -90,29 +91,12 @@ func startCluster(t *testing.T) *cluster {
 		"ASNIDP_CAPTCHA_ENABLED=false"} // the lockout itself is under test here, not the captcha before it
 
 	// Both nodes start at once: migrations run exactly once (I5).
+	c.bin = bin
 	var wg sync.WaitGroup
 	for _, name := range []string{"A", "B"} {
-		n := &node{name: name, logs: &syncBuffer{}}
-		addr := freeAddr(t)
-		n.URL = "http://" + addr
-		n.cmd = exec.Command(bin, "serve", "--config", c.cfgPath)
-		n.cmd.Env = append(os.Environ(), append(c.environ, "ASNIDP_LISTEN="+addr)...)
-		n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-		if err := n.cmd.Start(); err != nil {
-			t.Fatalf("start node %s: %v", name, err)
-		}
+		n := c.startNode(name)
 		c.nodes = append(c.nodes, n)
-		t.Cleanup(func() {
-			if !n.dead.Load() {
-				n.cmd.Process.Signal(syscall.SIGTERM)
-			}
-			n.cmd.Wait()
-			if t.Failed() {
-				t.Logf("node %s log:\n%s", n.name, n.logs.String())
-			}
-		})
-		wg.Add(1)
-		go func() { defer wg.Done(); waitHTTP(t, n.URL+"/readyz") }()
+		wg.Go(func() { waitHTTP(t, n.URL+"/readyz") })
 	}
 	wg.Wait()
 
@@ -120,6 +104,31 @@ func startCluster(t *testing.T) *cluster {
 	go srv.Serve(lb)
 	t.Cleanup(func() { srv.Close() })
 	return c
+}
+
+// startNode starts one more asnidp process on the cluster's database; it
+// takes no traffic from the balancer unless added to c.nodes.
+func (c *cluster) startNode(name string) *node {
+	t := c.t
+	n := &node{name: name, logs: &syncBuffer{}}
+	addr := freeAddr(t)
+	n.URL = "http://" + addr
+	n.cmd = exec.Command(c.bin, "serve", "--config", c.cfgPath)
+	n.cmd.Env = append(os.Environ(), append(c.environ, "ASNIDP_LISTEN="+addr)...)
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	if err := n.cmd.Start(); err != nil {
+		t.Fatalf("start node %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if !n.dead.Load() {
+			n.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		n.cmd.Wait()
+		if t.Failed() {
+			t.Logf("node %s log:\n%s", n.name, n.logs.String())
+		}
+	})
+	return n
 }
 
 func waitHTTP(t *testing.T, u string) {
@@ -184,6 +193,8 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 	secret := lines[len(lines)-1]
 	pw := "nasi goreng kampung " + rand.Text()[:6]
 	nip, lockedNIP, raceNIP := c.addUser(pw), c.addUser(pw), c.addUser(pw)
+
+	var raceSeed []byte // the authenticator of raceNIP, enrolled in the I4 subtest
 
 	t.Run("I5 identical discovery and JWKS", func(t *testing.T) {
 		for _, path := range []string{"/.well-known/openid-configuration", "/keys"} {
@@ -268,8 +279,8 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 		p := newPKCE()
 		login := nb.follow(c.URL, rp.AuthURL("st", relying, rp.WithCodeChallenge(p.challenge)))
 		enrol := nb.follow(c.URL, nb.submit(login, "/login/", map[string]string{"nip": raceNIP, "password": pw}).location())
-		seed2 := seedFromPage(t, enrol)
-		bound := nb.submit(enrol, "/login/enrol", map[string]string{"code": rfc6238(seed2, time.Now().Unix()/30)})
+		raceSeed = seedFromPage(t, enrol)
+		bound := nb.submit(enrol, "/login/enrol", map[string]string{"code": rfc6238(raceSeed, time.Now().Unix()/30)})
 		code, _ := codeFrom(t, nb.follow(c.URL, bound.location()), rpRedirect)
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {p.verifier}}
 		var wins atomic.Int32
@@ -289,6 +300,54 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 		wg.Wait()
 		if wins.Load() != 1 {
 			t.Errorf("%d redemptions succeeded across the nodes, want exactly 1", wins.Load())
+		}
+	})
+
+	t.Run("H2 kill -9 during refresh rotation issues nothing twice", func(t *testing.T) {
+		// A fresh refresh token, then a burst of rotations of it on a third
+		// process that is killed while they run.
+		nb := newBrowser(t)
+		p := newPKCE()
+		login := nb.follow(c.URL, rp.AuthURL("st", relying, rp.WithCodeChallenge(p.challenge)))
+		otp := nb.follow(c.URL, nb.submit(login, "/login/", map[string]string{"nip": raceNIP, "password": pw}).location())
+		done := nb.submit(otp, "/login/otp", map[string]string{"code": rfc6238(raceSeed, time.Now().Unix()/30+1)})
+		code, _ := codeFrom(t, nb.follow(c.URL, done.location()), rpRedirect)
+		tok, err := rp.CodeExchange[*oidc.IDTokenClaims](t.Context(), code, relying, rp.WithCodeVerifier(p.verifier))
+		if err != nil {
+			t.Fatalf("code exchange: %v", err)
+		}
+		victim := c.startNode("C")
+		waitHTTP(t, victim.URL+"/readyz")
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				// Requests cut by the kill fail on the wire: no answer, no tokens.
+				if resp := tryToken(victim.URL, "profil", secret, form); resp == http.StatusOK {
+					ok.Add(1)
+				}
+			})
+		}
+		time.Sleep(5 * time.Millisecond)
+		victim.kill(t)
+		wg.Wait()
+		// The client retries on a surviving process: a rotation that
+		// committed before the kill makes this a reuse (refused); one that
+		// did not lets exactly this retry through.
+		retry := tokenStatus(t, b.URL, "profil", secret, form)
+		if retry == http.StatusOK {
+			ok.Add(1)
+		}
+		if ok.Load() > 1 {
+			t.Errorf("%d token sets issued for one refresh token across a kill -9, want at most 1", ok.Load())
+		}
+		if retry != http.StatusOK && retry != http.StatusBadRequest {
+			t.Errorf("retry on B = %d, want 200 or 400 invalid_grant", retry)
+		}
+		// Nothing of the family may still be usable after a reuse.
+		if retry == http.StatusBadRequest && tokenStatus(t, b.URL, "profil", secret, form) == http.StatusOK {
+			t.Error("the reused refresh token worked on a second retry")
 		}
 	})
 
@@ -374,6 +433,20 @@ func userinfoStatus(t *testing.T, base, token string) int {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// tryToken is tokenStatus for requests that may be cut off: 0 when no
+// answer came.
+func tryToken(base, clientID, secret string, form url.Values) int {
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
 	}
 	resp.Body.Close()
 	return resp.StatusCode
