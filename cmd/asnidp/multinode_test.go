@@ -192,7 +192,7 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	secret := lines[len(lines)-1]
 	pw := "nasi goreng kampung " + rand.Text()[:6]
-	nip, lockedNIP, raceNIP := c.addUser(pw), c.addUser(pw), c.addUser(pw)
+	nip, lockedNIP, raceNIP, killNIP := c.addUser(pw), c.addUser(pw), c.addUser(pw), c.addUser(pw)
 
 	var raceSeed []byte // the authenticator of raceNIP, enrolled in the I4 subtest
 
@@ -303,6 +303,28 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("I3 one TOTP code through A then B: one success", func(t *testing.T) {
+		pending := func(n *node) (*browser, *page) {
+			br := newBrowser(t)
+			onNode := func(u string) string { return strings.Replace(strings.Replace(u, c.URL, n.URL, 1), a.URL, n.URL, 1) }
+			start := br.get(onNode(rp.AuthURL("st", relying, rp.WithCodeChallenge(newPKCE().challenge))))
+			login := br.get(onNode(start.location()))
+			form, action := parseForm(t, login, "/login/")
+			form.Set("nip", nip)
+			form.Set("password", pw)
+			res := br.post(onNode(action), form)
+			return br, br.get(onNode(n.URL + res.location()))
+		}
+		brA, otpA := pending(a)
+		brB, otpB := pending(b)
+		code := rfc6238(seed, time.Now().Unix()/30+1)
+		first := brA.submit(otpA, "/login/otp", map[string]string{"code": code})
+		second := brB.submit(otpB, "/login/otp", map[string]string{"code": code})
+		if first.status != http.StatusSeeOther || second.status == http.StatusSeeOther {
+			t.Errorf("same code on A then B = %d then %d, want 303 then a refusal", first.status, second.status)
+		}
+	})
+
 	t.Run("H2 kill -9 during refresh rotation issues nothing twice", func(t *testing.T) {
 		// A fresh refresh token, then a burst of rotations of it on a third
 		// process that is killed while they run.
@@ -367,15 +389,15 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 			t.Fatalf("login page on B = %d:\n%s", login.status, login.body)
 		}
 		form, action := parseForm(t, login, "/login/")
-		form.Set("nip", nip)
+		form.Set("nip", killNIP) // a first login: enrolment happens on B too
 		form.Set("password", pw)
 		res := nb.post(onB(action), form)
 		if res.status != http.StatusSeeOther {
 			t.Fatalf("password on B after A died = %d:\n%s", res.status, res.body)
 		}
-		otp := nb.follow(b.URL, res.location())
-		form, action = parseForm(t, otp, "/login/otp")
-		form.Set("code", rfc6238(seed, time.Now().Unix()/30+1))
+		enrol := nb.follow(b.URL, res.location())
+		form, action = parseForm(t, enrol, "/login/enrol")
+		form.Set("code", rfc6238(seedFromPage(t, enrol), time.Now().Unix()/30))
 		res = nb.post(onB(action), form)
 		if res.status != http.StatusSeeOther {
 			t.Fatalf("code on B = %d:\n%s", res.status, res.body)

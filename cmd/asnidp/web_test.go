@@ -205,11 +205,11 @@ func TestWeb_E6_SecurityHeaders(t *testing.T) {
 	}
 }
 
-// TestWeb_E6_CookieAttributes inspects every cookie the OP sets during a
+// TestWeb_E1_E6_CookieAttributes inspects every cookie the OP sets during a
 // login, a language switch and a logout: __Host- prefix, Secure,
 // HttpOnly, Path=/, no Domain, and an explicit SameSite (Strict for the
 // CSRF token; Lax where a cross-site navigation must carry the cookie).
-func TestWeb_E6_CookieAttributes(t *testing.T) {
+func TestWeb_E1_E6_CookieAttributes(t *testing.T) {
 	o := startOPBehindTLS(t)
 	o.addClient("--id", "profil", "--redirect-uri", protoRedirect)
 	u := o.addUser(true)
