@@ -205,14 +205,13 @@ func (h *Handler) render(c echo.Context, status int, name string, p page) error 
 	if p.CSRF == "" {
 		p.CSRF = csrfToken(c)
 	}
-	if p.ID != "" {
-		// The form's answer redirects on to the relying party, and
-		// browsers apply form-action to every redirect after a post.
-		if ar, err := h.store.AuthRequestByID(c.Request().Context(), p.ID, h.now()); err == nil {
-			if u, err := url.Parse(ar.RedirectURI); err == nil && u.Host != "" {
-				c.Response().Header().Set("Content-Security-Policy",
-					strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
-			}
+	// A form's answer may redirect on to the relying party, and browsers
+	// apply form-action to every redirect after a post: allow the origin
+	// of the bound auth request's redirect URI.
+	if ar, ok := c.Get(authRequestKey).(*storage.AuthRequest); ok {
+		if u, err := url.Parse(ar.RedirectURI); err == nil && u.Host != "" {
+			c.Response().Header().Set("Content-Security-Policy",
+				strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
 		}
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)

@@ -38,8 +38,12 @@ func (h *Handler) boundAuthRequest(c echo.Context, id string) (*storage.AuthRequ
 		// (E4, E7).
 		return nil, fail(http.StatusBadRequest, "error.auth_request_unknown", fmt.Errorf("auth request %s already completed", ar.ID))
 	}
+	c.Set(authRequestKey, ar) // for render's form-action
 	return ar, nil
 }
+
+// authRequestKey holds the request's bound auth request in the echo context.
+const authRequestKey = "authRequest"
 
 func (h *Handler) showLogin(c echo.Context) error {
 	ar, err := h.boundAuthRequest(c, c.QueryParam("id"))
