@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,7 +193,7 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	secret := lines[len(lines)-1]
 	pw := "nasi goreng kampung " + rand.Text()[:6]
-	nip, lockedNIP, raceNIP, killNIP := c.addUser(pw), c.addUser(pw), c.addUser(pw), c.addUser(pw)
+	nip, lockedNIP, raceNIP, killNIP, resetNIP := c.addUser(pw), c.addUser(pw), c.addUser(pw), c.addUser(pw), c.addUser(pw)
 
 	var raceSeed []byte // the authenticator of raceNIP, enrolled in the I4 subtest
 
@@ -373,6 +374,51 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("H1 kill -9 during the reset commit: old or new password, never a mix", func(t *testing.T) {
+		victim := c.startNode("R")
+		waitHTTP(t, victim.URL+"/readyz")
+		email := "budi." + resetNIP + "@example.go.id"
+		br := newBrowser(t)
+		page := br.get(victim.URL + "/login/reset")
+		page = br.submit(page, "/login/reset", map[string]string{"nip": resetNIP})
+		page = br.follow(victim.URL, page.location())
+		page = br.submit(page, "/login/reset/email", map[string]string{"email": email})
+		page = br.follow(victim.URL, page.location())
+		code := waitForMailCode(t, victim, email)
+		page = br.submit(page, "/login/reset/code", map[string]string{"code": code})
+		page = br.follow(victim.URL, page.location())
+		form, action := parseForm(t, page, "/login/reset/password")
+		newPW := "sate ayam madura " + rand.Text()[:6]
+		form.Set("password", newPW)
+		form.Set("confirm", newPW)
+
+		// Kill the process while it commits the new password.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			br.client.Do(req)
+		}()
+		time.Sleep(time.Duration(time.Now().UnixNano()%20) * time.Millisecond)
+		victim.kill(t)
+		<-done
+
+		passwordWorks := func(pw string) bool {
+			lb := newBrowser(t)
+			start := lb.get(strings.Replace(rp.AuthURL("st", relying, rp.WithCodeChallenge(newPKCE().challenge)), c.URL, b.URL, 1))
+			login := lb.get(strings.Replace(start.location(), c.URL, b.URL, 1))
+			f, act := parseForm(t, login, "/login/")
+			f.Set("nip", resetNIP)
+			f.Set("password", pw)
+			return lb.post(strings.Replace(act, c.URL, b.URL, 1), f).status == http.StatusSeeOther
+		}
+		oldOK, newOK := passwordWorks(pw), passwordWorks(newPW)
+		if oldOK == newOK {
+			t.Errorf("after kill -9 during the reset commit: old password works %v, new password works %v; want exactly one", oldOK, newOK)
+		}
+	})
+
 	t.Run("kill -9 of A loses nothing B needs", func(t *testing.T) {
 		nb := newBrowser(t)
 		p := newPKCE()
@@ -458,6 +504,26 @@ func userinfoStatus(t *testing.T, base, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// waitForMailCode reads the 8-digit code of the latest mail to addr from
+// a node's log (the log mail driver writes whole mails there).
+func waitForMailCode(t *testing.T, n *node, addr string) string {
+	t.Helper()
+	re := regexp.MustCompile(`[^0-9]([0-9]{8})[^0-9]`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(n.logs.String(), "\n") {
+			if strings.Contains(line, "mail (log driver") && strings.Contains(line, "to="+addr) {
+				if m := re.FindStringSubmatch(line); m != nil {
+					return m[1]
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no mail with a code to %s in node %s's log", addr, n.name)
+	return ""
 }
 
 // tryToken is tokenStatus for requests that may be cut off: 0 when no
