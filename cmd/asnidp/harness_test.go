@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +25,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/asnidp/asnidp/internal/config"
+	"github.com/asnidp/asnidp/internal/optest"
 )
 
 // clock is a controllable time source shared by the server under test.
@@ -51,22 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = optest.SyncBuffer
 
 // testOP is a real asnidp server on 127.0.0.1 with a SQLite file in a
 // temporary directory, driven by an injected clock.
@@ -512,16 +495,7 @@ const totpPeriod = 30 * time.Second
 
 // rfc6238 computes a 6-digit TOTP (SHA-1) independently of the server's
 // implementation; TestRFC6238Vectors pins it to the RFC's test vectors.
-func rfc6238(seed []byte, step int64) string {
-	mac := hmac.New(sha1.New, seed)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return fmt.Sprintf("%06d", bin%1_000_000)
-}
+var rfc6238 = optest.TOTP
 
 // completeLogin submits every login page for u (password, then the
 // enrolment or code page), starting from the login page the OP sent b

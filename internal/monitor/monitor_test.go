@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asnidp/asnidp/internal/optest"
 	"github.com/asnidp/asnidp/storage/sqlstore"
 )
 
@@ -27,29 +27,12 @@ func newStore(t *testing.T) *sqlstore.Store {
 	return s
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // H6: a burst of wrong TOTP codes (a server clock two minutes off makes
 // every code wrong) raises one alert, counted across processes: two
 // monitors on one database share the count.
 func TestMonitor_TOTPFailureRateAlert_H6(t *testing.T) {
 	store := newStore(t)
-	var logs syncBuffer
+	var logs optest.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }

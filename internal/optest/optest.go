@@ -61,7 +61,7 @@ type OP struct {
 	cfgPath string
 	dbPath  string
 	environ []string
-	logs    *syncBuffer
+	logs    *SyncBuffer
 
 	mu    sync.Mutex
 	seeds map[string][]byte // authenticator seeds by NIP, as a phone holds them
@@ -136,7 +136,7 @@ func StartEnv(t testing.TB, env []string, clients ...Client) *OP {
 
 	o := &OP{
 		URL: "http://" + addr, t: t, bin: bin, cfgPath: cfgPath, dbPath: dbPath, environ: append(cleanEnv(), env...),
-		logs: &syncBuffer{}, seeds: map[string][]byte{}, steps: map[string]int64{},
+		logs: &SyncBuffer{}, seeds: map[string][]byte{}, steps: map[string]int64{},
 	}
 	cmd := exec.Command(bin, "--config", cfgPath, "serve")
 	cmd.Env = o.environ
@@ -272,19 +272,19 @@ func clientsYAML(clients []Client) string {
 	return b.String()
 }
 
-// syncBuffer collects output from many goroutines.
-type syncBuffer struct {
+// SyncBuffer collects output from many goroutines.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
