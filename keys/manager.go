@@ -194,17 +194,21 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	set, err := m.reloadLocked(ctx)
-	if err != nil {
-		return fmt.Errorf("init signing keys: %w", err)
-	}
-	if len(set.keys) > 0 {
-		return nil
-	}
-	if err := m.addFirstLocked(ctx); err != nil {
+	if _, err := m.loadOrAddFirstLocked(ctx); err != nil {
 		return fmt.Errorf("init signing keys: %w", err)
 	}
 	return nil
+}
+
+// loadOrAddFirstLocked reloads the keys and, when the store has none,
+// adds the first one. It returns the keys that were loaded, which are
+// none when it added the first.
+func (m *Manager) loadOrAddFirstLocked(ctx context.Context) (*keySet, error) {
+	set, err := m.reloadLocked(ctx)
+	if err != nil || len(set.keys) > 0 {
+		return set, err
+	}
+	return &keySet{}, m.addFirstLocked(ctx)
 }
 
 // addFirstLocked stores a first key that signs at once, unless another

@@ -136,14 +136,11 @@ func (m *Manager) Maintain(ctx context.Context) error {
 	}
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	set, err := m.reloadLocked(ctx)
+	set, err := m.loadOrAddFirstLocked(ctx)
 	if err != nil {
 		return fmt.Errorf("maintain signing keys: %w", err)
 	}
-	if len(set.keys) == 0 {
-		if err := m.addFirstLocked(ctx); err != nil {
-			return fmt.Errorf("maintain signing keys: %w", err)
-		}
+	if len(set.keys) == 0 { // the first key was just added
 		return nil
 	}
 	now := m.opts.Now()

@@ -13,28 +13,20 @@ import (
 
 	"github.com/asnidp/asnidp/internal/captcha"
 	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 )
 
 // Captcha configures the captcha of the reset start page and of the login
-// after failures (DESIGN §6, SECURITY-TESTS B1, B5, C2).
+// after failures (docs/security.md, docs/security.md B1, B5, C2).
 type Captcha struct {
-	// Enabled false turns every captcha off (tests, deployments with other
-	// bot protection).
-	Enabled bool
 	// Length is how many digits a challenge has; TTL how long it may be
 	// answered.
 	Length int
 	TTL    time.Duration
-	// LoginAfter consecutive password failures of one account (known or
-	// not) make its logins need a captcha.
-	LoginAfter int
-	// LoginIPAfter password failures from one client IP within
-	// Lockout.IPWindow make every login from it need one.
-	LoginIPAfter int
-	// LoginGlobalPerHour password failures of all accounts within a clock
-	// hour make every login need one, and raise an alert.
-	LoginGlobalPerHour int
+	// CaptchaRule says when a login needs one; Enabled false turns every
+	// captcha off (tests, deployments with other bot protection).
+	throttle.CaptchaRule
 }
 
 // Captcha actions: a captcha solved for one cannot be used for another.
@@ -64,9 +56,9 @@ func (h *Handler) newCaptcha(c echo.Context, action string) (*captchaView, error
 		ID:          secret.Token(),
 		Action:      action,
 		BindingHash: h.captchaBinding(c),
-		Answer:      captcha.NewAnswer(h.cfg.Captcha.Length),
+		Answer:      captcha.NewAnswer(h.opts.Captcha.Length),
 		CreatedAt:   now,
-		ExpiresAt:   now.Add(h.cfg.Captcha.TTL),
+		ExpiresAt:   now.Add(h.opts.Captcha.TTL),
 	}
 	if err := h.store.CreateCaptcha(c.Request().Context(), ch); err != nil {
 		return nil, fail(http.StatusServiceUnavailable, "error.unavailable", fmt.Errorf("store captcha: %w", err))
@@ -129,49 +121,14 @@ func (h *Handler) captchaAudio(c echo.Context) error {
 	return c.Blob(http.StatusOK, "audio/wav", wav)
 }
 
-// Counter keys of the login captcha.
-const (
-	globalFailuresKey = "pwfail:all"
-	ipFailuresPrefix  = "pwfail:ip:"
-	nipFailuresPrefix = "pwfail:nip:"
-)
-
 // loginCaptchaNeeded reports whether a login from ip for the NIP canonical
-// ("" before one is typed) needs a solved captcha: after LoginAfter
-// consecutive failures of the account, with unknown NIPs counted the same
-// way (B1); after LoginIPAfter failures from the client IP; or while all
-// accounts together fail more than LoginGlobalPerHour times an hour (B5).
+// ("" before one is typed) needs a solved captcha.
 func (h *Handler) loginCaptchaNeeded(ctx context.Context, canonical, ip string) (bool, error) {
-	cp := h.cfg.Captcha
-	if !cp.Enabled {
-		return false, nil
-	}
-	now := h.now()
-	n, err := h.store.Counter(ctx, globalFailuresKey, time.Hour, now)
+	need, err := throttle.LoginCaptchaNeeded(ctx, h.store, h.opts.Captcha.CaptchaRule, h.opts.Lockout, canonical, ip, h.now())
 	if err != nil {
 		return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	if n >= cp.LoginGlobalPerHour {
-		return true, nil
-	}
-	if n, err = h.store.Counter(ctx, ipFailuresPrefix+ip, h.cfg.Lockout.IPWindow, now); err != nil {
-		return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
-	}
-	if n >= cp.LoginIPAfter || canonical == "" {
-		return n >= cp.LoginIPAfter, nil
-	}
-	u, err := h.store.UserByNIP(ctx, canonical)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		n, err = h.store.Counter(ctx, nipFailuresPrefix+canonical, h.cfg.Lockout.DelayMax, now)
-		if err != nil {
-			return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
-		}
-		return n >= cp.LoginAfter, nil
-	case err != nil:
-		return false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
-	}
-	return u.FailedPasswords >= cp.LoginAfter, nil
+	return need, nil
 }
 
 // loginCaptcha returns a challenge for the login page when a login for
@@ -188,7 +145,7 @@ func (h *Handler) loginCaptcha(c echo.Context, canonical string) (*captchaView, 
 // looked at. It reports false when the attempt must stop: then p carries
 // the message and a fresh challenge, ready to render. A refused attempt
 // does not count as a password failure and costs no hashing.
-func (h *Handler) checkLoginCaptcha(c echo.Context, canonical string, p *page) (bool, error) {
+func (h *Handler) checkLoginCaptcha(c echo.Context, canonical string, p *loginView) (bool, error) {
 	need, err := h.loginCaptchaNeeded(c.Request().Context(), canonical, c.RealIP())
 	if err != nil || !need {
 		return err == nil, err
@@ -215,8 +172,8 @@ func (h *Handler) checkLoginCaptcha(c echo.Context, canonical string, p *page) (
 // cross their captcha thresholds (B5). It runs after the IP's own counter
 // was incremented.
 func (h *Handler) countFailure(ctx context.Context, ip string, now time.Time) {
-	cp := h.cfg.Captcha
-	n, err := h.store.IncrementCounter(ctx, globalFailuresKey, time.Hour, now)
+	cp := h.opts.Captcha
+	n, err := h.store.IncrementCounter(ctx, string(throttle.LoginFailures), time.Hour, now)
 	if err != nil {
 		h.log.WarnContext(ctx, "count password failure", "err", err)
 		return
@@ -225,7 +182,7 @@ func (h *Handler) countFailure(ctx context.Context, ip string, now time.Time) {
 		h.log.ErrorContext(ctx, "ALERT: password failures across all accounts reached the hourly threshold; every login now needs a captcha",
 			"failures", n, "threshold", cp.LoginGlobalPerHour, "captcha", cp.Enabled)
 	}
-	if n, err = h.store.Counter(ctx, ipFailuresPrefix+ip, h.cfg.Lockout.IPWindow, now); err == nil && n == cp.LoginIPAfter {
+	if n, err = h.store.Counter(ctx, string(throttle.LoginFailuresFromIP(ip)), h.opts.Lockout.IPWindow, now); err == nil && n == cp.LoginIPAfter {
 		h.log.WarnContext(ctx, "ALERT: password failures from one client IP reached the captcha threshold",
 			"ip", ip, "failures", n, "captcha", cp.Enabled)
 	}

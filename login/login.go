@@ -9,10 +9,7 @@ package login
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"html/template"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -26,9 +23,11 @@ import (
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/i18n"
 	"github.com/asnidp/asnidp/internal/mail"
+	"github.com/asnidp/asnidp/internal/mfa"
 	"github.com/asnidp/asnidp/internal/password"
-	"github.com/asnidp/asnidp/internal/seal"
 	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/internal/session"
+	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/templates"
 )
@@ -36,46 +35,55 @@ import (
 // Path is where the pages are mounted.
 const Path = "/login/"
 
-// Config is what the pages need from config.yaml.
-type Config struct {
-	Issuer string
-	// CallbackURL is the OP's URL that completes auth request id.
-	CallbackURL func(id string) string
-	Cookies     cookie.Jar
+// Options are the pages' settings, from config.yaml.
+type Options struct {
+	Issuer  string
+	Cookies cookie.Jar
 	// TrustedProxies may set X-Forwarded-For; empty means the socket peer
 	// is the client.
 	TrustedProxies []netip.Prefix
 
-	SessionIdle     time.Duration
 	SessionAbsolute time.Duration
 	// PasswordOnly is how long a verified password waits for the second
 	// factor.
 	PasswordOnly time.Duration
-
-	Lockout Lockout
-
 	// Enrolment is how long after the password the authenticator may be
-	// enrolled; TOTPLockAfter consecutive wrong codes lock it.
-	Enrolment     time.Duration
-	TOTPLockAfter int
-	// IssuerName is what authenticator apps show for the account.
-	IssuerName string
-	// Sealer seals authenticator seeds; Rand makes them.
-	Sealer *seal.Sealer
-	Rand   io.Reader
+	// enrolled or, on the account page, changed.
+	Enrolment time.Duration
 
-	Mail  mail.Sender
-	Mails *mail.Renderer
-	// Outbox queues the reset mails and says whether mail can go out now;
-	// nil sends through Mail while the page waits.
-	Outbox Outbox
+	Lockout throttle.Ladder
+
+	// IssuerName is the service's name, which a new password must not
+	// contain.
+	IssuerName string
 
 	// Captcha, Reset and Policy configure the password reset (account
 	// activation) and the captcha after login failures.
 	Captcha Captcha
 	Reset   Reset
 	Policy  password.Policy
+}
 
+// Deps are the parts the pages work with.
+type Deps struct {
+	Store Store
+	// Hasher checks passwords; MAC hashes cookie values and codes.
+	Hasher  *password.Hasher
+	MAC     *secret.MAC
+	Catalog *i18n.Catalog
+	// Browsers reads the SSO session and the auth request binding from a
+	// request's cookies, as the OP does.
+	Browsers *session.Browsers
+	// MFA checks and changes the second factor.
+	MFA *mfa.Authenticators
+	// CallbackURL is the OP's URL that completes auth request id.
+	CallbackURL func(id string) string
+
+	Mail  mail.Sender
+	Mails *mail.Renderer
+	// Outbox queues the reset mails and says whether mail can go out now;
+	// nil sends through Mail while the page waits.
+	Outbox Outbox
 	// Audit records security events; nil records none.
 	Audit Auditor
 
@@ -83,38 +91,54 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Lockout is the password failure ladder of DESIGN §6.
-type Lockout struct {
-	// DelayAfter consecutive failures start a delay of DelayStart,
-	// doubling per further failure up to DelayMax.
-	DelayAfter int
-	DelayStart time.Duration
-	DelayMax   time.Duration
-	// LockAfter consecutive failures lock the password until a reset.
-	LockAfter int
-	// IPFailures failures from one client IP within IPWindow block it.
-	IPFailures int
-	IPWindow   time.Duration
-}
-
-// Store is the storage the pages use.
+// Store is the storage the pages call: the methods of storage.Store they
+// use and no others. Each behaves as its storage contract says.
 type Store interface {
-	storage.UserStore
-	storage.AuthRequestStore
-	storage.SessionStore
-	storage.TokenStore
-	storage.CounterStore
-	storage.LogoutStore
-	storage.ResetStore
-	storage.CaptchaStore
+	// Accounts
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
+	RecordLogin(ctx context.Context, userID string, now time.Time) error
+	RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (int, error)
+
+	// The pending login
+	AuthRequestByID(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error)
+	RebindAuthRequest(ctx context.Context, id, browserHash string) error
+	SetAuthRequestUser(ctx context.Context, id, userID string, at time.Time) error
+	SetAuthRequestEnrolment(ctx context.Context, id string, sealedSecret []byte, at time.Time) error
+	SetAuthRequestOTP(ctx context.Context, id string, at time.Time) error
+	ClearAuthRequestUser(ctx context.Context, id string) error
+	CompleteAuthRequest(ctx context.Context, id, sessionID string, authTime time.Time) error
+
+	// SSO sessions
+	CreateSession(ctx context.Context, s *storage.Session) error
+	EndSession(ctx context.Context, id string, now time.Time) error
+
+	// Shared counters
+	Counter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	ResetCounter(ctx context.Context, key string) error
+
+	// The password reset
+	CreateResetRequest(ctx context.Context, r *storage.ResetRequest) error
+	ResetRequestByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.ResetRequest, error)
+	IssueResetCode(ctx context.Context, id, codeHash string, expiresAt time.Time, limits []storage.Limit, now time.Time) (time.Time, error)
+	ReleaseResetCode(ctx context.Context, id, codeHash string) error
+	CheckResetCode(ctx context.Context, id, codeHash string, maxAttempts int, now time.Time) (int, error)
+	CompleteReset(ctx context.Context, c storage.ResetCompletion, now time.Time) error
+
+	// Captchas
+	CreateCaptcha(ctx context.Context, c *storage.Captcha) error
+	CaptchaByID(ctx context.Context, id string, now time.Time) (*storage.Captcha, error)
+	UseCaptcha(ctx context.Context, id string, now time.Time) (*storage.Captcha, error)
 }
 
 // Handler serves the pages.
 type Handler struct {
-	cfg     Config
+	opts    Options
+	deps    Deps
 	store   Store
 	hasher  *password.Hasher
-	hash    *secret.Hasher
+	hash    *secret.MAC
 	catalog *i18n.Catalog
 	pages   *templates.Renderer
 	now     func() time.Time
@@ -123,18 +147,15 @@ type Handler struct {
 }
 
 // New builds the pages' handler.
-func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, catalog *i18n.Catalog) (*Handler, error) {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+func New(opts Options, deps Deps) (*Handler, error) {
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Outbox == nil {
-		cfg.Outbox = sendNow{cfg.Mail}
+	if deps.Outbox == nil {
+		deps.Outbox = sendNow{deps.Mail}
 	}
 	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout", "account",
 		"reset", "reset_email", "reset_code", "reset_password", "reset_done")
@@ -142,12 +163,12 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 		return nil, err
 	}
 	h := &Handler{
-		cfg: cfg, store: store, hasher: hasher, hash: hash, catalog: catalog,
-		pages: pages, now: cfg.Now, log: cfg.Logger,
+		opts: opts, deps: deps, store: deps.Store, hasher: deps.Hasher, hash: deps.MAC, catalog: deps.Catalog,
+		pages: pages, now: deps.Now, log: deps.Logger,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	e.IPExtractor = ipExtractor(opts.TrustedProxies)
 	e.HTTPErrorHandler = h.handleError
 	e.Use(h.securityHeaders, h.limitBody, h.csrf)
 	g := e.Group("/login")
@@ -168,8 +189,9 @@ func New(cfg Config, store Store, hasher *password.Hasher, hash *secret.Hasher, 
 // ServeHTTP serves everything under Path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.echo.ServeHTTP(w, r) }
 
-// page is the data every page template gets.
-type page struct {
+// layout is what every page shows around its content: the language, the
+// title, the messages, and the CSRF token and auth request its form posts.
+type layout struct {
 	L       *i18n.Localizer
 	Title   string
 	CSRF    string
@@ -177,33 +199,55 @@ type page struct {
 	Error   string
 	RetryAt string
 	Notice  string
-	NIP     string
-	Message string
-	Done    bool
-
-	// Enrolment page: the QR code image, the otpauth link and the seed
-	// for manual entry.
-	QR     template.URL
-	KeyURL template.URL
-	Secret string
-	// Action is where the enrolment form posts (the login's enrolment by
-	// default, or the change of authenticator).
-	Action string
-
-	// Captcha is the challenge a form shows, if any; MinLength and Minutes
-	// fill the reset pages' help texts.
-	Captcha   *captchaView
-	MinLength int
-	Minutes   int
 }
 
+func (l *layout) frame() *layout { return l }
+
+// view is the data of one page template: its layout and its own fields.
+type view interface{ frame() *layout }
+
+// loginView is the password page's.
+type loginView struct {
+	layout
+	NIP string
+	// Captcha is the challenge the form shows, if any.
+	Captcha *captchaView
+}
+
+// accountView is the account page's.
+type accountView struct {
+	layout
+	NIP, Name string
+}
+
+// logoutView is the sign-out page's; Done once signed out.
+type logoutView struct {
+	layout
+	Done bool
+}
+
+// errorView is the error page's; Message is a catalog key.
+type errorView struct {
+	layout
+	Message string
+}
+
+// toggleView is the show-password button of one field.
+type toggleView struct {
+	L     *i18n.Localizer
+	Field string
+}
+
+// Toggle gives the layout's "toggle" template the button for field.
+func (l layout) Toggle(field string) toggleView { return toggleView{L: l.L, Field: field} }
+
 // render writes a page with status.
-func (h *Handler) render(c echo.Context, status int, name string, p page) error {
-	if p.L == nil {
-		p.L = h.localizer(c, nil)
+func (h *Handler) render(c echo.Context, status int, name string, v view) error {
+	if l := v.frame(); l.L == nil {
+		l.L = h.localizer(c, nil)
 	}
-	if p.CSRF == "" {
-		p.CSRF = csrfToken(c)
+	if l := v.frame(); l.CSRF == "" {
+		l.CSRF = csrfToken(c)
 	}
 	// A form's answer may redirect on to the relying party, and browsers
 	// apply form-action to every redirect after a post: allow the origin
@@ -216,22 +260,24 @@ func (h *Handler) render(c echo.Context, status int, name string, p page) error 
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().WriteHeader(status)
-	return h.pages.Render(c.Response(), name, p)
+	return h.pages.Render(c.Response(), name, v)
 }
 
 // localizer picks the language: ?lang=, the lang cookie, the auth
-// request's ui_locales, then Accept-Language.
+// request's ui_locales, then Indonesian.
 func (h *Handler) localizer(c echo.Context, ar *storage.AuthRequest) *i18n.Localizer {
 	prefs := []string{c.QueryParam("lang")}
 	if q := c.QueryParam("lang"); q == "id" || q == "en" {
-		c.SetCookie(h.cfg.Cookies.New("asnidp_lang", q, 365*24*time.Hour, http.SameSiteLaxMode))
-	} else if v := h.cfg.Cookies.Value(c.Request(), "asnidp_lang"); v != "" {
+		c.SetCookie(h.opts.Cookies.New("asnidp_lang", q, 365*24*time.Hour, http.SameSiteLaxMode))
+	} else if v := h.opts.Cookies.Value(c.Request(), "asnidp_lang"); v != "" {
 		prefs = append(prefs, v)
 	}
 	if ar != nil {
 		prefs = append(prefs, ar.UILocales...)
 	}
-	prefs = append(prefs, c.Request().Header.Get("Accept-Language"))
+	// Accept-Language is not consulted: the pages speak Indonesian, as the
+	// announcement employees follow does, unless they or the service ask
+	// for English.
 	return h.catalog.Localizer(prefs...)
 }
 
@@ -285,7 +331,7 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	}
 	h.log.Log(c.Request().Context(), level, "login page error",
 		"status", pe.status, "message", pe.key, "path", c.Request().URL.Path, "ip", c.RealIP(), "err", err)
-	if rerr := h.render(c, pe.status, "error", page{Title: "error.title", Message: pe.key}); rerr != nil {
+	if rerr := h.render(c, pe.status, "error", &errorView{layout: layout{Title: "error.title"}, Message: pe.key}); rerr != nil {
 		h.log.Error("render error page", "err", rerr)
 		c.Response().WriteHeader(pe.status)
 	}

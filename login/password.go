@@ -10,8 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/asnidp/asnidp/internal/audit"
-	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/nip"
+	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -28,8 +28,7 @@ func (h *Handler) boundAuthRequest(c echo.Context, id string) (*storage.AuthRequ
 	if err != nil {
 		return nil, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	browser := h.cfg.Cookies.Value(c.Request(), cookie.Browser)
-	if browser == "" || !h.hash.Equal(ar.BrowserHash, browser) {
+	if !h.deps.Browsers.Started(c.Request().Header, ar) {
 		return nil, fail(http.StatusForbidden, "error.wrong_browser", fmt.Errorf("auth request %s presented by another browser", ar.ID))
 	}
 	if ar.SessionID != "" {
@@ -42,6 +41,9 @@ func (h *Handler) boundAuthRequest(c echo.Context, id string) (*storage.AuthRequ
 	return ar, nil
 }
 
+// resetNIPCookie carries the NIP of a completed reset to the login page.
+const resetNIPCookie = "asnidp_reset_nip"
+
 // authRequestKey holds the request's bound auth request in the echo context.
 const authRequestKey = "authRequest"
 
@@ -50,14 +52,18 @@ func (h *Handler) showLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ar.UserID != "" && !ar.PasswordAt.IsZero() && h.now().Sub(ar.PasswordAt) <= h.cfg.Enrolment {
+	if ar.UserID != "" && !ar.PasswordAt.IsZero() && h.now().Sub(ar.PasswordAt) <= h.opts.Enrolment {
 		// The password is done: the second factor is what is missing (A1, A2).
 		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
 	}
-	p := page{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar), NIP: ar.LoginHint}
+	p := loginView{layout: layout{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar)}, NIP: ar.LoginHint}
 	switch c.QueryParam("notice") {
 	case "reset":
 		p.Notice = "login.success_reset"
+		if v, err := nip.Normalize(h.opts.Cookies.Value(c.Request(), resetNIPCookie)); err == nil && p.NIP == "" {
+			p.NIP = v
+		}
+		c.SetCookie(h.opts.Cookies.Clear(resetNIPCookie, http.SameSiteStrictMode))
 	case "expired":
 		p.Error = "otp.expired"
 	case "otp_too_many":
@@ -69,7 +75,7 @@ func (h *Handler) showLogin(c echo.Context) error {
 	if p.Captcha, err = h.loginCaptcha(c, ""); err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, "login", p)
+	return h.render(c, http.StatusOK, "login", &p)
 }
 
 // submitLogin checks NIP and password. Every way of failing (unknown NIP,
@@ -81,7 +87,7 @@ func (h *Handler) submitLogin(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	p := page{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar), NIP: trimForDisplay(c.FormValue("nip"))}
+	p := loginView{layout: layout{Title: "login.title", ID: ar.ID, L: h.localizer(c, ar)}, NIP: trimForDisplay(c.FormValue("nip"))}
 
 	canonical, err := nip.Normalize(c.FormValue("nip"))
 	if err != nil {
@@ -91,14 +97,14 @@ func (h *Handler) submitLogin(c echo.Context) error {
 		} else {
 			p.Error = "login.invalid_credentials"
 		}
-		return h.render(c, http.StatusUnprocessableEntity, "login", p)
+		return h.render(c, http.StatusUnprocessableEntity, "login", &p)
 	}
 	p.NIP = canonical
 	if ok, err := h.checkLoginCaptcha(c, canonical, &p); err != nil || !ok {
 		if err != nil {
 			return err
 		}
-		return h.render(c, http.StatusUnauthorized, "login", p)
+		return h.render(c, http.StatusUnauthorized, "login", &p)
 	}
 
 	u, outcome, err := h.checkPassword(ctx, canonical, c.FormValue("password"), c.RealIP())
@@ -116,7 +122,7 @@ func (h *Handler) submitLogin(c echo.Context) error {
 		if p.Captcha, err = h.loginCaptcha(c, canonical); err != nil {
 			return err
 		}
-		return h.render(c, http.StatusUnauthorized, "login", p)
+		return h.render(c, http.StatusUnauthorized, "login", &p)
 	}
 
 	now := h.now()
@@ -161,14 +167,14 @@ func wrongPassword(reason string) outcome {
 // the attempt instead of granting a free guess (H3).
 func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (*storage.User, outcome, error) {
 	now := h.now()
-	lo := h.cfg.Lockout
-	ipKey := "pwfail:ip:" + ip
+	lo := h.opts.Lockout
+	ipKey := string(throttle.LoginFailuresFromIP(ip))
 	ipFails, err := h.store.Counter(ctx, ipKey, lo.IPWindow, now)
 	if err != nil {
 		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
 	if ipFails >= lo.IPFailures {
-		return nil, outcome{reason: "ip blocked", message: "login.too_many_ip", retryAt: windowEnd(now, lo.IPWindow)}, nil
+		return nil, outcome{reason: "ip blocked", message: "login.too_many_ip", retryAt: lo.IPBlockEnd(now)}, nil
 	}
 	countIPFailure := func() error {
 		_, err := h.store.IncrementCounter(ctx, ipKey, lo.IPWindow, now)
@@ -191,14 +197,14 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 	}
 
 	expected := u.FailedPasswords + 1
-	n, err := h.store.RecordPasswordFailure(ctx, u.ID, now.Add(lo.delay(expected)), expected >= lo.LockAfter, now)
+	n, err := h.store.RecordPasswordFailure(ctx, u.ID, now.Add(lo.Delay(expected)), expected >= lo.LockAfter, now)
 	if err != nil {
 		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
 	if n != expected && n >= lo.DelayAfter {
 		// Another attempt for this account got in first; it is the one
 		// evaluated, this one waits its turn.
-		return nil, outcome{reason: "concurrent attempt", message: "login.invalid_credentials", retryAt: now.Add(lo.delay(n))}, nil
+		return nil, outcome{reason: "concurrent attempt", message: "login.invalid_credentials", retryAt: now.Add(lo.Delay(n))}, nil
 	}
 
 	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
@@ -226,11 +232,11 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 // failure ladder of its own, so neither timing nor lockout behaviour tells
 // which NIPs exist.
 func (h *Handler) unknownNIP(ctx context.Context, canonical, pw string, now time.Time, countIPFailure func() error) outcome {
-	lo := h.cfg.Lockout
+	lo := h.opts.Lockout
 	window := lo.DelayMax
-	n, err := h.store.IncrementCounter(ctx, "pwfail:nip:"+canonical, window, now)
+	n, err := h.store.IncrementCounter(ctx, string(throttle.LoginFailuresOfUnknownNIP(canonical)), window, now)
 	if err == nil && n > lo.DelayAfter {
-		return outcome{reason: "unknown nip (delayed)", message: "login.invalid_credentials", retryAt: now.Add(lo.delay(n))}
+		return outcome{reason: "unknown nip (delayed)", message: "login.invalid_credentials", retryAt: now.Add(lo.Delay(n))}
 	}
 	if _, err := h.hasher.Verify(ctx, "", pw); err != nil {
 		h.log.WarnContext(ctx, "dummy hash", "err", err)
@@ -239,19 +245,6 @@ func (h *Handler) unknownNIP(ctx context.Context, canonical, pw string, now time
 		h.log.WarnContext(ctx, "count ip failure", "err", err)
 	}
 	return wrongPassword("unknown nip")
-}
-
-// delay is how long the account waits after its n-th consecutive failure:
-// nothing before DelayAfter, then DelayStart doubling up to DelayMax.
-func (lo Lockout) delay(n int) time.Duration {
-	if n < lo.DelayAfter {
-		return 0
-	}
-	d := lo.DelayStart
-	for i := lo.DelayAfter; i < n && d < lo.DelayMax; i++ {
-		d *= 2
-	}
-	return min(d, lo.DelayMax)
 }
 
 func windowEnd(now time.Time, window time.Duration) time.Time {

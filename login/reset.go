@@ -19,11 +19,12 @@ import (
 	"github.com/asnidp/asnidp/internal/nip"
 	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 )
 
 // The password reset, which is also how a provisioned account is
-// activated (DESIGN §2 stage I), as a state machine on a reset request
+// activated (docs/security.md), as a state machine on a reset request
 // held server-side and named by a random value in a Strict cookie:
 //
 //	/login/reset            NIP + captcha ─"CEK"─► request created (for any NIP)
@@ -115,7 +116,7 @@ func (h *Handler) resetAuthRequest(c echo.Context, id string) (*storage.AuthRequ
 // resetFlow loads this browser's reset request; nil when there is none
 // (never started, expired, or completed).
 func (h *Handler) resetFlow(c echo.Context) (*storage.ResetRequest, error) {
-	token := h.cfg.Cookies.Value(c.Request(), resetCookie)
+	token := h.opts.Cookies.Value(c.Request(), resetCookie)
 	if token == "" || len(token) > 64 {
 		return nil, nil
 	}
@@ -145,26 +146,38 @@ func orRestart(c echo.Context, err error) error {
 	return restartReset(c)
 }
 
-func (h *Handler) resetPage(c echo.Context, r *storage.ResetRequest, title string) page {
-	return page{
-		Title:     title,
-		ID:        r.AuthRequestID,
-		L:         h.localizer(c, nil),
+// resetView is the data of the reset pages.
+type resetView struct {
+	layout
+	NIP string
+	// Captcha is the challenge the first step shows, if any.
+	Captcha *captchaView
+	// MinLength and Minutes fill the help texts.
+	MinLength int
+	Minutes   int
+	// TriesLeft is how many more codes the code page accepts (0: not
+	// shown).
+	TriesLeft int
+}
+
+func (h *Handler) resetPage(c echo.Context, r *storage.ResetRequest, title string) resetView {
+	return resetView{
+		layout:    layout{Title: title, ID: r.AuthRequestID, L: h.localizer(c, nil)},
 		NIP:       r.NIP,
-		Minutes:   int(h.cfg.Reset.CodeTTL / time.Minute),
+		Minutes:   int(h.opts.Reset.CodeTTL / time.Minute),
 		MinLength: h.minPasswordLength(),
 	}
 }
 
 func (h *Handler) minPasswordLength() int {
-	if h.cfg.Policy.MinLength > 0 {
-		return h.cfg.Policy.MinLength
+	if h.opts.Policy.MinLength > 0 {
+		return h.opts.Policy.MinLength
 	}
 	return password.DefaultMinLength
 }
 
 // retryLater fills p with when to try again and sets Retry-After.
-func (h *Handler) retryLater(c echo.Context, p *page, key string, at time.Time) {
+func (h *Handler) retryLater(c echo.Context, p *layout, key string, at time.Time) {
 	p.Error = key
 	p.RetryAt = at.In(wib).Format("15:04:05 WIB")
 	c.Response().Header().Set("Retry-After", retryAfterSeconds(max(at.Sub(h.now()), time.Second)))
@@ -174,11 +187,11 @@ func (h *Handler) retryLater(c echo.Context, p *page, key string, at time.Time) 
 // client IP and reports when the budget allows the next one (zero: now).
 func (h *Handler) resetIPBudget(c echo.Context) (time.Time, error) {
 	now := h.now()
-	n, err := h.store.IncrementCounter(c.Request().Context(), "reset:ip:"+c.RealIP(), time.Hour, now)
+	n, err := h.store.IncrementCounter(c.Request().Context(), string(throttle.ResetRequestsFromIP(c.RealIP())), time.Hour, now)
 	if err != nil {
 		return time.Time{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	if n > h.cfg.Reset.IPRequestsPerHour {
+	if n > h.opts.Reset.IPRequestsPerHour {
 		return windowEnd(now, time.Hour), nil
 	}
 	return time.Time{}, nil
@@ -190,16 +203,16 @@ func (h *Handler) showResetStart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := page{Title: "reset.title", ID: id, L: h.localizer(c, ar)}
+	p := resetView{layout: layout{Title: "reset.title", ID: id, L: h.localizer(c, ar)}}
 	if c.QueryParam("expired") != "" {
 		p.Error = "reset.expired"
 	}
-	if h.cfg.Captcha.Enabled {
+	if h.opts.Captcha.Enabled {
 		if p.Captcha, err = h.newCaptcha(c, actionReset); err != nil {
 			return err
 		}
 	}
-	return h.render(c, http.StatusOK, "reset", p)
+	return h.render(c, http.StatusOK, "reset", &p)
 }
 
 // submitResetStart checks the captcha and the NIP's form, then starts a
@@ -212,25 +225,25 @@ func (h *Handler) submitResetStart(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	p := page{Title: "reset.title", ID: id, L: h.localizer(c, ar), NIP: trimForDisplay(c.FormValue("nip"))}
+	p := resetView{layout: layout{Title: "reset.title", ID: id, L: h.localizer(c, ar)}, NIP: trimForDisplay(c.FormValue("nip"))}
 	refuse := func(status int) error {
-		if h.cfg.Captcha.Enabled {
+		if h.opts.Captcha.Enabled {
 			var err error
 			if p.Captcha, err = h.newCaptcha(c, actionReset); err != nil {
 				return err
 			}
 		}
-		return h.render(c, status, "reset", p)
+		return h.render(c, status, "reset", &p)
 	}
 	retry, err := h.resetIPBudget(c)
 	if err != nil {
 		return err
 	}
 	if !retry.IsZero() {
-		h.retryLater(c, &p, "reset.too_many_ip", retry)
+		h.retryLater(c, &p.layout, "reset.too_many_ip", retry)
 		return refuse(http.StatusTooManyRequests)
 	}
-	if h.cfg.Captcha.Enabled {
+	if h.opts.Captcha.Enabled {
 		ok, err := h.solveCaptcha(c, actionReset)
 		if err != nil {
 			return err
@@ -273,12 +286,12 @@ func (h *Handler) submitResetStart(c echo.Context) error {
 		NIP:           canonical,
 		UserID:        userID,
 		CreatedAt:     now,
-		ExpiresAt:     now.Add(h.cfg.Reset.FlowTTL),
+		ExpiresAt:     now.Add(h.opts.Reset.FlowTTL),
 	}
 	if err := h.store.CreateResetRequest(ctx, r); err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", fmt.Errorf("start reset: %w", err))
 	}
-	c.SetCookie(h.cfg.Cookies.New(resetCookie, token, h.cfg.Reset.FlowTTL, http.SameSiteStrictMode))
+	c.SetCookie(h.opts.Cookies.New(resetCookie, token, h.opts.Reset.FlowTTL, http.SameSiteStrictMode))
 	h.log.InfoContext(ctx, "reset started", "nip", canonical, "reset", r.ID, "nip_is", why, "ip", c.RealIP())
 	h.record(c, storage.AuditEvent{Type: audit.ResetRequested, Outcome: audit.Success, Reason: why, NIP: canonical, UserID: userID})
 	return c.Redirect(http.StatusSeeOther, "/login/reset/email")
@@ -289,7 +302,8 @@ func (h *Handler) showResetEmail(c echo.Context) error {
 	if err != nil || r == nil {
 		return orRestart(c, err)
 	}
-	return h.render(c, http.StatusOK, "reset_email", h.resetPage(c, r, "reset.email_title"))
+	p := h.resetPage(c, r, "reset.email_title")
+	return h.render(c, http.StatusOK, "reset_email", &p)
 }
 
 // resetCodeMessage is what the stored hash of a code covers: the code
@@ -334,21 +348,21 @@ func (h *Handler) submitResetEmail(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	p := h.resetPage(c, r, "reset.email_title")
-	if !h.cfg.Outbox.Ready() {
+	if !h.deps.Outbox.Ready() {
 		// The mail server is down for everyone: say so, and count nothing
 		// as sent (H5).
 		h.log.WarnContext(ctx, "reset code not issued: mail cannot be sent now", "reset", r.ID, "ip", c.RealIP())
 		p.Error = "reset.mail_unavailable"
 		c.Response().Header().Set("Retry-After", "60")
-		return h.render(c, http.StatusServiceUnavailable, "reset_email", p)
+		return h.render(c, http.StatusServiceUnavailable, "reset_email", &p)
 	}
 	retry, err := h.resetIPBudget(c)
 	if err != nil {
 		return err
 	}
 	if !retry.IsZero() {
-		h.retryLater(c, &p, "reset.too_many_ip", retry)
-		return h.render(c, http.StatusTooManyRequests, "reset_email", p)
+		h.retryLater(c, &p.layout, "reset.too_many_ip", retry)
+		return h.render(c, http.StatusTooManyRequests, "reset_email", &p)
 	}
 
 	// The same read, comparison, hashing and rendering for every NIP.
@@ -377,16 +391,16 @@ func (h *Handler) submitResetEmail(c echo.Context) error {
 		to, stored = registered, codeHash
 	}
 	now := h.now()
-	expires := now.Add(h.cfg.Reset.CodeTTL)
-	msg, renderErr := h.cfg.Mails.Render(to, h.localizer(c, nil), "reset_code", mail.Data{
+	expires := now.Add(h.opts.Reset.CodeTTL)
+	msg, renderErr := h.deps.Mails.Render(to, h.localizer(c, nil), "reset_code", mail.Data{
 		Name: user.Name, NIP: r.NIP,
-		Fields: map[string]string{"Code": code, "Minutes": strconv.Itoa(int(h.cfg.Reset.CodeTTL / time.Minute))},
+		Fields: map[string]string{"Code": code, "Minutes": strconv.Itoa(int(h.opts.Reset.CodeTTL / time.Minute))},
 	})
-	retry, err = h.store.IssueResetCode(ctx, r.ID, stored, expires, h.cfg.Reset.SendLimits, now)
+	retry, err = h.store.IssueResetCode(ctx, r.ID, stored, expires, h.opts.Reset.SendLimits, now)
 	if errors.Is(err, storage.ErrConflict) {
 		h.log.InfoContext(ctx, "reset code refused: send limit of the NIP reached", "nip", r.NIP, "reset", r.ID, "retry_at", retry, "ip", c.RealIP())
-		h.retryLater(c, &p, "reset.resend_wait", retry)
-		return h.render(c, http.StatusTooManyRequests, "reset_email", p)
+		h.retryLater(c, &p.layout, "reset.resend_wait", retry)
+		return h.render(c, http.StatusTooManyRequests, "reset_email", &p)
 	}
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
@@ -405,7 +419,7 @@ func (h *Handler) submitResetEmail(c echo.Context) error {
 		}
 		if renderErr != nil {
 			release(renderErr)
-		} else if err := h.cfg.Outbox.Enqueue(msg, mail.Delivery{Deadline: expires, GiveUp: release}); err != nil {
+		} else if err := h.deps.Outbox.Enqueue(msg, mail.Delivery{Deadline: expires, GiveUp: release}); err != nil {
 			release(err)
 		}
 	}
@@ -415,22 +429,16 @@ func (h *Handler) submitResetEmail(c echo.Context) error {
 }
 
 func (h *Handler) showResetCode(c echo.Context) error {
-	r, err := h.resetFlow(c)
+	r, err := h.codeStep(c)
 	if err != nil || r == nil {
-		return orRestart(c, err)
-	}
-	switch {
-	case r.CodeIssuedAt.IsZero():
-		return c.Redirect(http.StatusSeeOther, "/login/reset/email")
-	case h.codeVerified(r):
-		return c.Redirect(http.StatusSeeOther, "/login/reset/password")
+		return err
 	}
 	p := h.resetPage(c, r, "reset.code_title")
 	p.Notice = "reset.code_sent"
-	if !h.cfg.Outbox.Ready() {
+	if !h.deps.Outbox.Ready() {
 		p.Error = "reset.mail_unavailable"
 	}
-	return h.render(c, http.StatusOK, "reset_code", p)
+	return h.render(c, http.StatusOK, "reset_code", &p)
 }
 
 // parseResetCode returns the 8 digits of a typed code, which may be
@@ -455,10 +463,27 @@ func parseResetCode(s string) (string, bool) {
 	return b.String(), true
 }
 
+// codeStep loads this browser's reset request when it stands at the code
+// step; otherwise (nil request) it has sent the browser to the step it
+// stands at.
+func (h *Handler) codeStep(c echo.Context) (*storage.ResetRequest, error) {
+	r, err := h.resetFlow(c)
+	if err != nil || r == nil {
+		return nil, orRestart(c, err)
+	}
+	switch {
+	case r.CodeIssuedAt.IsZero():
+		return nil, c.Redirect(http.StatusSeeOther, "/login/reset/email")
+	case h.codeVerified(r):
+		return nil, c.Redirect(http.StatusSeeOther, "/login/reset/password")
+	}
+	return r, nil
+}
+
 // codeVerified reports whether r's code was entered recently enough to
 // choose the new password.
 func (h *Handler) codeVerified(r *storage.ResetRequest) bool {
-	return !r.CodeVerifiedAt.IsZero() && r.UserID != "" && h.now().Sub(r.CodeVerifiedAt) <= h.cfg.Reset.CodeTTL
+	return !r.CodeVerifiedAt.IsZero() && r.UserID != "" && h.now().Sub(r.CodeVerifiedAt) <= h.opts.Reset.CodeTTL
 }
 
 // submitResetCode checks a code against this browser's request only.
@@ -467,36 +492,30 @@ func (h *Handler) codeVerified(r *storage.ResetRequest) bool {
 // wins, and a code is void after CodeAttempts wrong ones (B6, C3). Wrong
 // codes also spend the client IP's budget and the system-wide alert rate.
 func (h *Handler) submitResetCode(c echo.Context) error {
-	r, err := h.resetFlow(c)
+	r, err := h.codeStep(c)
 	if err != nil || r == nil {
-		return orRestart(c, err)
-	}
-	switch {
-	case r.CodeIssuedAt.IsZero():
-		return c.Redirect(http.StatusSeeOther, "/login/reset/email")
-	case h.codeVerified(r):
-		return c.Redirect(http.StatusSeeOther, "/login/reset/password")
+		return err
 	}
 	ctx := c.Request().Context()
 	p := h.resetPage(c, r, "reset.code_title")
 	now := h.now()
 	ip := c.RealIP()
-	ipKey := "resetcode:ipfail:" + ip
+	ipKey := string(throttle.ResetCodeFailuresFromIP(ip))
 	n, err := h.store.Counter(ctx, ipKey, time.Hour, now)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	if n >= h.cfg.Reset.IPCodeFailuresPerHour {
+	if n >= h.opts.Reset.IPCodeFailuresPerHour {
 		h.log.WarnContext(ctx, "reset code refused: wrong codes from this client IP over budget", "ip", ip, "reset", r.ID)
-		h.retryLater(c, &p, "reset.too_many_ip", windowEnd(now, time.Hour))
-		return h.render(c, http.StatusTooManyRequests, "reset_code", p)
+		h.retryLater(c, &p.layout, "reset.too_many_ip", windowEnd(now, time.Hour))
+		return h.render(c, http.StatusTooManyRequests, "reset_code", &p)
 	}
 
 	codeHash := "" // matches no code: a malformed code is a wrong one
 	if code, ok := parseResetCode(c.FormValue("code")); ok {
 		codeHash = h.hash.Hash(resetCodeMessage(r.ID, code))
 	}
-	attempts, err := h.store.CheckResetCode(ctx, r.ID, codeHash, h.cfg.Reset.CodeAttempts, now)
+	attempts, err := h.store.CheckResetCode(ctx, r.ID, codeHash, h.opts.Reset.CodeAttempts, now)
 	switch {
 	case err == nil:
 		h.log.InfoContext(ctx, "reset code verified", "nip", r.NIP, "sub", r.UserID, "reset", r.ID, "ip", ip)
@@ -505,8 +524,9 @@ func (h *Handler) submitResetCode(c echo.Context) error {
 		h.countCodeFailure(ctx, ipKey, now)
 		h.log.InfoContext(ctx, "reset code wrong", "nip", r.NIP, "reset", r.ID, "attempts", attempts, "ip", ip)
 		p.Error = "reset.code_wrong"
-		if attempts >= h.cfg.Reset.CodeAttempts {
-			p.Error = "reset.code_too_many"
+		p.TriesLeft = h.opts.Reset.CodeAttempts - attempts
+		if attempts >= h.opts.Reset.CodeAttempts {
+			p.Error, p.TriesLeft = "reset.code_too_many", 0
 		}
 	case errors.Is(err, storage.ErrNotFound):
 		h.log.InfoContext(ctx, "reset code refused: no live code", "nip", r.NIP, "reset", r.ID, "ip", ip)
@@ -514,7 +534,7 @@ func (h *Handler) submitResetCode(c echo.Context) error {
 	default:
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	return h.render(c, http.StatusUnauthorized, "reset_code", p)
+	return h.render(c, http.StatusUnauthorized, "reset_code", &p)
 }
 
 // countCodeFailure spends the client IP's budget and counts towards the
@@ -523,14 +543,14 @@ func (h *Handler) countCodeFailure(ctx context.Context, ipKey string, now time.T
 	if _, err := h.store.IncrementCounter(ctx, ipKey, time.Hour, now); err != nil {
 		h.log.WarnContext(ctx, "count wrong reset code", "err", err)
 	}
-	n, err := h.store.IncrementCounter(ctx, "resetcode:fail:all", time.Hour, now)
+	n, err := h.store.IncrementCounter(ctx, string(throttle.ResetCodeFailures), time.Hour, now)
 	if err != nil {
 		h.log.WarnContext(ctx, "count wrong reset code", "err", err)
 		return
 	}
-	if n == h.cfg.Reset.AlertCodeFailuresPerHour {
+	if n == h.opts.Reset.AlertCodeFailuresPerHour {
 		h.log.ErrorContext(ctx, "ALERT: wrong reset codes across all employees reached the hourly threshold; someone may be guessing codes",
-			"failures", n, "threshold", h.cfg.Reset.AlertCodeFailuresPerHour)
+			"failures", n, "threshold", h.opts.Reset.AlertCodeFailuresPerHour)
 	}
 }
 
@@ -558,7 +578,8 @@ func (h *Handler) showResetPassword(c echo.Context) error {
 	if !h.codeVerified(r) {
 		return c.Redirect(http.StatusSeeOther, "/login/reset/code")
 	}
-	return h.render(c, http.StatusOK, "reset_password", h.resetPage(c, r, "reset.password_title"))
+	p := h.resetPage(c, r, "reset.password_title")
+	return h.render(c, http.StatusOK, "reset_password", &p)
 }
 
 // submitResetPassword checks the new password against the policy, with
@@ -584,20 +605,20 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 	pw := c.FormValue("password")
 	if pw != c.FormValue("confirm") {
 		p.Error = "reset.password_mismatch"
-		return h.render(c, http.StatusUnprocessableEntity, "reset_password", p)
+		return h.render(c, http.StatusUnprocessableEntity, "reset_password", &p)
 	}
-	pc := password.Context{NIP: u.NIP, Name: u.Name, Instansi: u.Instansi, Extra: []string{h.cfg.IssuerName}}
+	pc := password.Context{NIP: u.NIP, Name: u.Name, Instansi: u.Instansi, Extra: []string{h.opts.IssuerName}}
 	if local, _, ok := strings.Cut(u.Email, "@"); ok {
 		pc.Extra = append(pc.Extra, local)
 	}
-	if err := h.cfg.Policy.Check(pw, pc); err != nil {
+	if err := h.opts.Policy.Check(pw, pc); err != nil {
 		var pe *password.PolicyError
 		if !errors.As(err, &pe) {
 			return err
 		}
 		h.log.InfoContext(ctx, "new password refused by the policy", "sub", u.ID, "reason", pe.Reason, "reset", r.ID)
 		p.Error = pe.Reason
-		return h.render(c, http.StatusUnprocessableEntity, "reset_password", p)
+		return h.render(c, http.StatusUnprocessableEntity, "reset_password", &p)
 	}
 	hash, err := h.hasher.Hash(ctx, pw)
 	if err != nil {
@@ -613,7 +634,7 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	c.SetCookie(h.cfg.Cookies.Clear(resetCookie, http.SameSiteStrictMode))
+	c.SetCookie(h.opts.Cookies.Clear(resetCookie, http.SameSiteStrictMode))
 	h.log.InfoContext(ctx, "password reset", "nip", u.NIP, "sub", u.ID, "reset", r.ID, "state_was", u.State, "ip", c.RealIP())
 	h.record(c, storage.AuditEvent{Type: audit.ResetCompleted, Outcome: audit.Success, NIP: u.NIP, UserID: u.ID})
 	h.record(c, storage.AuditEvent{Type: audit.PasswordChanged, Outcome: audit.Success, Reason: "password reset by email", NIP: u.NIP, UserID: u.ID})
@@ -624,6 +645,9 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 		// is still alive and bound to this browser: after signing in (and
 		// enrolling) they land at the service they wanted.
 		if ar, err := h.boundAuthRequest(c, r.AuthRequestID); err == nil {
+			// The login page shows the NIP just reset, so the employee
+			// types only the new password.
+			c.SetCookie(h.opts.Cookies.New(resetNIPCookie, u.NIP, h.opts.Reset.FlowTTL, http.SameSiteStrictMode))
 			return c.Redirect(http.StatusSeeOther, loginURL(ar.ID, "reset"))
 		}
 	}
@@ -633,9 +657,9 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 // mailPasswordChanged queues the "your password was changed" notice. A
 // mail that cannot be sent is logged: the reset itself is done.
 func (h *Handler) mailPasswordChanged(c echo.Context, u *storage.User) {
-	m, err := h.cfg.Mails.Render(u.Email, h.localizer(c, nil), "password_changed", mail.Data{Name: u.Name, NIP: u.NIP})
+	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), "password_changed", mail.Data{Name: u.Name, NIP: u.NIP})
 	if err == nil {
-		err = h.cfg.Outbox.Enqueue(m, mail.Delivery{})
+		err = h.deps.Outbox.Enqueue(m, mail.Delivery{})
 	}
 	if err != nil {
 		h.log.WarnContext(c.Request().Context(), "password changed notice not sent", "sub", u.ID, "err", err)
@@ -643,5 +667,5 @@ func (h *Handler) mailPasswordChanged(c echo.Context, u *storage.User) {
 }
 
 func (h *Handler) showResetDone(c echo.Context) error {
-	return h.render(c, http.StatusOK, "reset_done", page{Title: "reset.done_title"})
+	return h.render(c, http.StatusOK, "reset_done", &layout{Title: "reset.done_title"})
 }

@@ -16,10 +16,10 @@ import (
 
 // contentSecurityPolicy allows no script at all and no framing: the pages
 // are plain forms.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
-// securityHeaders sets the headers of DESIGN §6 on every response.
+// securityHeaders sets the headers of docs/security.md on every response.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()
@@ -29,7 +29,7 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
 		hd.Set("Pragma", "no-cache")
-		if h.cfg.Cookies.Secure {
+		if h.opts.Cookies.Secure {
 			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
 		return next(c)
@@ -64,10 +64,10 @@ const csrfContextKey = "csrf"
 func (h *Handler) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		token := h.cfg.Cookies.Value(r, cookie.CSRF)
+		token := h.opts.Cookies.Value(r, cookie.CSRF)
 		if len(token) != 43 {
 			token = secret.Token()
-			c.SetCookie(h.cfg.Cookies.New(cookie.CSRF, token, 0, http.SameSiteStrictMode))
+			c.SetCookie(h.opts.Cookies.New(cookie.CSRF, token, 0, http.SameSiteStrictMode))
 		}
 		c.Set(csrfContextKey, token)
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -101,7 +101,7 @@ const (
 )
 
 func (h *Handler) sameOrigin(origin string) bool {
-	issuer, err := url.Parse(h.cfg.Issuer)
+	issuer, err := url.Parse(h.opts.Issuer)
 	if err != nil {
 		return false
 	}

@@ -38,7 +38,7 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 		AMR:        amr,
 		CreatedAt:  now,
 		LastSeenAt: now,
-		ExpiresAt:  now.Add(h.cfg.SessionAbsolute),
+		ExpiresAt:  now.Add(h.opts.SessionAbsolute),
 	}
 	if err := h.store.CreateSession(ctx, sess); err != nil {
 		return fmt.Errorf("create session: %w", err)
@@ -46,22 +46,18 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 	if err := h.store.CompleteAuthRequest(ctx, ar.ID, sess.ID, now); err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}
-	c.SetCookie(h.cfg.Cookies.New(cookie.Session, token, h.cfg.SessionAbsolute, http.SameSiteLaxMode))
+	c.SetCookie(h.opts.Cookies.New(cookie.Session, token, h.opts.SessionAbsolute, http.SameSiteLaxMode))
 	h.log.InfoContext(ctx, "login complete", "sub", u.ID, "sid", sess.ID, "auth_request", ar.ID, "ip", c.RealIP())
 	h.record(c, storage.AuditEvent{Type: audit.LoginSucceeded, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID, Detail: "sid=" + sess.ID})
-	return c.Redirect(http.StatusSeeOther, h.cfg.CallbackURL(ar.ID))
+	return c.Redirect(http.StatusSeeOther, h.deps.CallbackURL(ar.ID))
 }
 
 // endBrowserSession revokes the session in this browser's cookie, with
 // the tokens issued in it, and deletes the cookie.
 func (h *Handler) endBrowserSession(c echo.Context) error {
-	token := h.cfg.Cookies.Value(c.Request(), cookie.Session)
-	if token == "" {
-		return nil
-	}
 	ctx := c.Request().Context()
 	now := h.now()
-	sess, err := h.store.SessionByTokenHash(ctx, h.hash.Hash(token), h.cfg.SessionIdle, now)
+	sess, err := h.deps.Browsers.Session(ctx, c.Request().Header)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -74,12 +70,16 @@ func (h *Handler) endBrowserSession(c echo.Context) error {
 		h.log.InfoContext(ctx, "session ended", "sub", sess.UserID, "sid", sess.ID)
 		h.record(c, storage.AuditEvent{Type: audit.SessionEnded, UserID: sess.UserID, Reason: "ended in the browser", Detail: "sid=" + sess.ID})
 	}
-	c.SetCookie(h.cfg.Cookies.Clear(cookie.Session, http.SameSiteLaxMode))
+	c.SetCookie(h.opts.Cookies.Clear(cookie.Session, http.SameSiteLaxMode))
 	return nil
 }
 
 func (h *Handler) showLogout(c echo.Context) error {
-	return h.render(c, http.StatusOK, "logout", page{Title: "logout.title", Done: c.QueryParam("done") != ""})
+	p := logoutView{layout: layout{Title: "logout.title"}}
+	if c.QueryParam("done") != "" {
+		p.Title, p.Done = "logout.done_title", true
+	}
+	return h.render(c, http.StatusOK, "logout", &p)
 }
 
 func (h *Handler) submitLogout(c echo.Context) error {

@@ -2,10 +2,8 @@ package login
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -14,8 +12,9 @@ import (
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/mail"
+	"github.com/asnidp/asnidp/internal/mfa"
 	"github.com/asnidp/asnidp/internal/secret"
-	"github.com/asnidp/asnidp/internal/totp"
+	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -31,29 +30,14 @@ import (
 // account's consecutive TOTP failures are counted across every pending
 // login and lock the authenticator at the configured cap.
 
-// otpBudget is how many codes one pending login may try.
-const otpBudget = 5
-
-// otpAttemptsKey and enrolAttemptsKey count the codes tried in one
-// pending login of auth request id.
-func otpAttemptsKey(id string) string   { return "otp:ar:" + id }
-func enrolAttemptsKey(id string) string { return "enrol:ar:" + id }
-
-// totpAAD ties a sealed seed to its row and column.
-func totpAAD(userID string) []byte { return []byte("users.totp_secret:" + userID) }
-
-func enrolAAD(authRequestID string) []byte {
-	return []byte("auth_requests.enrol_secret:" + authRequestID)
-}
-
 // afterPassword rotates the browser binding (so a value planted or seen
 // before the password completes nothing, A5/E2), gives the pending login a
 // fresh budget of codes and sends the browser to the second factor. The
 // account's consecutive TOTP failures are not reset by a password (B2).
 func (h *Handler) afterPassword(c echo.Context, ar *storage.AuthRequest, u *storage.User) error {
 	ctx := c.Request().Context()
-	for _, key := range []string{otpAttemptsKey(ar.ID), enrolAttemptsKey(ar.ID)} {
-		if err := h.store.ResetCounter(ctx, key); err != nil {
+	for _, key := range []throttle.Key{throttle.CodeAttempts(ar.ID), throttle.EnrolAttempts(ar.ID)} {
+		if err := h.store.ResetCounter(ctx, string(key)); err != nil {
 			return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 		}
 	}
@@ -73,7 +57,7 @@ func (h *Handler) rebind(c echo.Context, id string) error {
 	if err := h.store.RebindAuthRequest(c.Request().Context(), id, h.hash.Hash(browser)); err != nil {
 		return fmt.Errorf("rebind auth request: %w", err)
 	}
-	c.SetCookie(h.cfg.Cookies.New(cookie.Browser, browser, 0, http.SameSiteLaxMode))
+	c.SetCookie(h.opts.Cookies.New(cookie.Browser, browser, 0, http.SameSiteLaxMode))
 	return nil
 }
 
@@ -113,18 +97,18 @@ func loginURL(id, notice string) string {
 }
 
 func (h *Handler) showOTP(c echo.Context) error {
-	ar, u, err := h.pendingSecondFactor(c, c.QueryParam("id"), h.cfg.PasswordOnly)
+	ar, u, err := h.pendingSecondFactor(c, c.QueryParam("id"), h.opts.PasswordOnly)
 	if err != nil || ar == nil {
 		return err
 	}
 	if !u.HasAuthenticator() {
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
-	return h.render(c, http.StatusOK, "otp", page{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)})
+	return h.render(c, http.StatusOK, "otp", &layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)})
 }
 
 func (h *Handler) submitOTP(c echo.Context) error {
-	ar, u, err := h.pendingSecondFactor(c, c.FormValue("id"), h.cfg.PasswordOnly)
+	ar, u, err := h.pendingSecondFactor(c, c.FormValue("id"), h.opts.PasswordOnly)
 	if err != nil || ar == nil {
 		return err
 	}
@@ -132,75 +116,51 @@ func (h *Handler) submitOTP(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
 	ctx := c.Request().Context()
-	p := page{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)}
-	if u.TOTPLocked {
+	p := layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)}
+	check, err := h.deps.MFA.Verify(ctx, u, throttle.CodeAttempts(ar.ID), h.opts.PasswordOnly, c.FormValue("code"))
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	switch check.Result {
+	case mfa.Locked:
 		p.Error = "otp.locked"
-		return h.render(c, http.StatusForbidden, "otp", p)
-	}
-
-	// Count the attempt before checking it: of any number of simultaneous
-	// submissions only the budget is ever evaluated (B3), and a counter
-	// that cannot be written refuses instead of granting a free try (H3).
-	attempt, err := h.store.IncrementCounter(ctx, otpAttemptsKey(ar.ID), h.cfg.PasswordOnly, h.now())
-	if err != nil {
-		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
-	}
-	failures, err := h.store.RecordTOTPFailure(ctx, u.ID, u.FailedTOTP+1 >= h.cfg.TOTPLockAfter, h.now())
-	if err != nil {
-		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
-	}
-	if attempt > otpBudget || failures > h.cfg.TOTPLockAfter {
-		return h.endPendingLogin(c, ar, u, failures)
-	}
-
-	seed, err := h.cfg.Sealer.Open(u.TOTPSecret, totpAAD(u.ID))
-	if err != nil {
-		return fmt.Errorf("open totp seed: %w", err)
-	}
-	step, result := totp.Verify(seed, c.FormValue("code"), h.now(), u.TOTPLastStep)
-	if result == totp.Valid {
-		err = h.store.AcceptTOTPStep(ctx, u.ID, step, h.now())
-		if errors.Is(err, storage.ErrConflict) {
-			result = totp.Replayed // another submission of this code won the race (G2)
-		} else if err != nil {
-			return fail(http.StatusServiceUnavailable, "error.unavailable", err)
-		}
-	}
-	switch result {
-	case totp.Valid:
+		return h.render(c, http.StatusForbidden, "otp", &p)
+	case mfa.Valid:
 		h.log.InfoContext(ctx, "totp accepted", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFAVerified, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		return h.secondFactorDone(c, ar, u)
-	case totp.Replayed:
+	case mfa.OverBudget:
+		return h.endPendingLogin(c, ar, u, check)
+	case mfa.Replayed:
 		h.log.WarnContext(ctx, "totp replay refused", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFAFailed, Outcome: audit.Failure, Reason: "code already used", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		p.Error = "otp.replayed"
 	default:
-		h.log.InfoContext(ctx, "totp rejected", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP(), "failures", failures)
+		h.log.InfoContext(ctx, "totp rejected", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP(), "failures", check.Failures)
 		h.record(c, storage.AuditEvent{Type: audit.MFAFailed, Outcome: audit.Failure, Reason: "wrong code", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		p.Error = "otp.wrong"
 	}
-	if attempt >= otpBudget || failures%otpBudget == 0 || failures >= h.cfg.TOTPLockAfter {
-		return h.endPendingLogin(c, ar, u, failures)
+	if check.Exhausted {
+		return h.endPendingLogin(c, ar, u, check)
 	}
-	return h.render(c, http.StatusUnauthorized, "otp", p)
+	return h.render(c, http.StatusUnauthorized, "otp", &p)
 }
 
 // endPendingLogin sends the browser back to the password after too many
 // wrong codes, and mails the employee when the account got locked.
-func (h *Handler) endPendingLogin(c echo.Context, ar *storage.AuthRequest, u *storage.User, failures int) error {
+func (h *Handler) endPendingLogin(c echo.Context, ar *storage.AuthRequest, u *storage.User, check mfa.Check) error {
 	ctx := c.Request().Context()
 	if err := h.store.ClearAuthRequestUser(ctx, ar.ID); err != nil {
 		return fmt.Errorf("end pending login: %w", err)
 	}
-	if failures >= h.cfg.TOTPLockAfter && !u.TOTPLocked {
-		h.log.WarnContext(ctx, "authenticator locked after consecutive failures", "sub", u.ID, "failures", failures)
+	if check.Locked && !u.TOTPLocked {
+		h.log.WarnContext(ctx, "authenticator locked after consecutive failures", "sub", u.ID, "failures", check.Failures)
 		h.record(c, storage.AuditEvent{Type: audit.MFALocked, Outcome: audit.Failure, Reason: "consecutive wrong codes reached the lock", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		h.mailUser(ctx, c, u, "totp_locked")
-		p := page{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar), Error: "otp.locked"}
-		return h.render(c, http.StatusForbidden, "otp", p)
+		p := layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar), Error: "otp.locked"}
+		return h.render(c, http.StatusForbidden, "otp", &p)
 	}
-	h.log.WarnContext(ctx, "pending login ended after wrong codes", "sub", u.ID, "auth_request", ar.ID, "failures", failures)
+	h.log.WarnContext(ctx, "pending login ended after wrong codes", "sub", u.ID, "auth_request", ar.ID, "failures", check.Failures)
 	return c.Redirect(http.StatusSeeOther, loginURL(ar.ID, "otp_too_many"))
 }
 
@@ -213,7 +173,7 @@ func (h *Handler) secondFactorDone(c echo.Context, ar *storage.AuthRequest, u *s
 }
 
 func (h *Handler) showEnrol(c echo.Context) error {
-	ar, u, err := h.pendingSecondFactor(c, c.QueryParam("id"), h.cfg.Enrolment)
+	ar, u, err := h.pendingSecondFactor(c, c.QueryParam("id"), h.opts.Enrolment)
 	if err != nil || ar == nil {
 		return err
 	}
@@ -231,19 +191,15 @@ func (h *Handler) showEnrol(c echo.Context) error {
 // the first time. It stays the same while the page is reloaded.
 func (h *Handler) enrolmentSeed(ctx context.Context, ar *storage.AuthRequest) ([]byte, error) {
 	if len(ar.EnrolSecret) > 0 {
-		seed, err := h.cfg.Sealer.Open(ar.EnrolSecret, enrolAAD(ar.ID))
-		if err != nil {
-			return nil, fmt.Errorf("open enrolment seed: %w", err)
-		}
-		return seed, nil
+		return h.deps.MFA.OpenPending(ar.ID, ar.EnrolSecret)
 	}
-	seed, err := totp.NewSecret(h.cfg.Rand)
+	seed, err := h.deps.MFA.NewSeed()
 	if err != nil {
-		return nil, fmt.Errorf("make totp seed: %w", err)
+		return nil, err
 	}
-	sealed, err := h.cfg.Sealer.Seal(seed, enrolAAD(ar.ID))
+	sealed, err := h.deps.MFA.SealPending(ar.ID, seed)
 	if err != nil {
-		return nil, fmt.Errorf("seal enrolment seed: %w", err)
+		return nil, err
 	}
 	if err := h.store.SetAuthRequestEnrolment(ctx, ar.ID, sealed, h.now()); err != nil {
 		return nil, fmt.Errorf("store enrolment seed: %w", err)
@@ -252,34 +208,35 @@ func (h *Handler) enrolmentSeed(ctx context.Context, ar *storage.AuthRequest) ([
 }
 
 func (h *Handler) renderEnrol(c echo.Context, ar *storage.AuthRequest, u *storage.User, seed []byte, errKey string) error {
-	p, err := enrolPage(totp.KeyURL(h.cfg.IssuerName, u.NIP, seed), seed)
+	v := offerView{layout: layout{Title: "enrol.title", ID: ar.ID, L: h.localizer(c, ar)}, Action: "/login/enrol"}
+	return h.renderOffer(c, u, seed, v, errKey)
+}
+
+// offerView is the enrolment page's: the QR code image, the otpauth link
+// for phones, the seed for typing by hand, and where the form posts (the
+// login's enrolment or the change of authenticator).
+type offerView struct {
+	layout
+	mfa.Offer
+	Action string
+}
+
+// renderOffer shows the enrolment page of v for seed.
+func (h *Handler) renderOffer(c echo.Context, u *storage.User, seed []byte, v offerView, errKey string) error {
+	offer, err := h.deps.MFA.Present(u.NIP, seed)
 	if err != nil {
 		return err
 	}
-	p.Title, p.ID, p.L, p.Error = "enrol.title", ar.ID, h.localizer(c, ar), errKey
+	v.Offer, v.Error = offer, errKey
 	status := http.StatusOK
 	if errKey != "" {
 		status = http.StatusUnauthorized
 	}
-	return h.render(c, status, "enrol", p)
-}
-
-// enrolPage fills what every enrolment page shows for a seed: the QR code
-// as a PNG data URI, the otpauth link for phones and the grouped key.
-func enrolPage(keyURL string, seed []byte) (page, error) {
-	png, err := totp.QRCodePNG(keyURL, 220)
-	if err != nil {
-		return page{}, fmt.Errorf("draw qr code: %w", err)
-	}
-	return page{
-		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
-		KeyURL: template.URL(keyURL),
-		Secret: totp.GroupedSecret(seed),
-	}, nil
+	return h.render(c, status, "enrol", &v)
 }
 
 func (h *Handler) submitEnrol(c echo.Context) error {
-	ar, u, err := h.pendingSecondFactor(c, c.FormValue("id"), h.cfg.Enrolment)
+	ar, u, err := h.pendingSecondFactor(c, c.FormValue("id"), h.opts.Enrolment)
 	if err != nil || ar == nil {
 		return err
 	}
@@ -291,31 +248,25 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	if len(ar.EnrolSecret) == 0 { // A2: confirming without having been shown a seed
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
-	attempt, err := h.store.IncrementCounter(ctx, enrolAttemptsKey(ar.ID), h.cfg.Enrolment, h.now())
-	if err != nil {
-		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
-	}
-	if attempt > otpBudget {
-		return h.endPendingLogin(c, ar, u, 0)
-	}
 	seed, err := h.enrolmentSeed(ctx, ar)
 	if err != nil {
 		return err
 	}
-	step, result := totp.Verify(seed, c.FormValue("code"), h.now(), 0)
-	if result != totp.Valid {
-		h.log.InfoContext(ctx, "enrolment code rejected", "sub", u.ID, "auth_request", ar.ID, "attempt", attempt)
-		h.record(c, storage.AuditEvent{Type: audit.MFAEnrolFailed, Outcome: audit.Failure, Reason: "wrong code", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-		if attempt >= otpBudget {
-			return h.endPendingLogin(c, ar, u, 0)
+	check, err := h.deps.MFA.Confirm(ctx, seed, throttle.EnrolAttempts(ar.ID), h.opts.Enrolment, c.FormValue("code"))
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if check.Result != mfa.Valid {
+		if check.Result != mfa.OverBudget {
+			h.log.InfoContext(ctx, "enrolment code rejected", "sub", u.ID, "auth_request", ar.ID, "attempt", check.Attempt)
+			h.record(c, storage.AuditEvent{Type: audit.MFAEnrolFailed, Outcome: audit.Failure, Reason: "wrong code", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
+		}
+		if check.Exhausted {
+			return h.endPendingLogin(c, ar, u, check)
 		}
 		return h.renderEnrol(c, ar, u, seed, "enrol.wrong")
 	}
-	sealed, err := h.cfg.Sealer.Seal(seed, totpAAD(u.ID))
-	if err != nil {
-		return fmt.Errorf("seal totp seed: %w", err)
-	}
-	err = h.store.BindTOTP(ctx, u.ID, sealed, step, h.now())
+	err = h.deps.MFA.Bind(ctx, u, seed, check.Step)
 	if errors.Is(err, storage.ErrConflict) {
 		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
 	}
@@ -331,12 +282,12 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 // mailUser sends a notice; a mail that cannot be sent is logged, never
 // shown: the login itself succeeded or failed on its own terms.
 func (h *Handler) mailUser(ctx context.Context, c echo.Context, u *storage.User, name string) {
-	m, err := h.cfg.Mails.Render(u.Email, h.localizer(c, nil), name, mail.Data{Name: u.Name, NIP: u.NIP})
+	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, mail.Data{Name: u.Name, NIP: u.NIP})
 	if err != nil {
 		h.log.WarnContext(ctx, "render mail", "mail", name, "sub", u.ID, "err", err)
 		return
 	}
-	if err := h.cfg.Mail.Send(ctx, m); err != nil {
+	if err := h.deps.Mail.Send(ctx, m); err != nil {
 		h.log.WarnContext(ctx, "send mail", "mail", name, "sub", u.ID, "err", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -20,8 +21,9 @@ import (
 // OpenID Connect Back-Channel Logout 1.0: when an SSO session ends, every
 // client with a back-channel logout URI that took part in it gets a signed
 // logout token by a direct POST. Storage queues the notices in the same
-// transaction that ends the session; this worker delivers them and retries
-// with back-off, so a client that is down gets its notice later.
+// transaction that ends the session; LogoutSender sends them right after
+// and retries with back-off, so a client that is down gets its notice
+// later.
 
 // backchannelEvent is the events member a logout token must carry.
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
@@ -33,6 +35,7 @@ const (
 	logoutMaxRetry    = time.Hour
 	logoutMaxAttempts = 30
 	logoutLease       = time.Minute
+	logoutBatch       = 20
 	logoutTokenTTL    = 2 * time.Minute
 )
 
@@ -48,37 +51,72 @@ type logoutClaims struct {
 	Events   map[string]struct{} `json:"events"`
 }
 
-// RunBackchannelLogout delivers queued logout notices every interval until
-// ctx ends. Any number of processes may run it: deliveries are leased.
-func (p *Provider) RunBackchannelLogout(ctx context.Context, every time.Duration, client *http.Client) {
+// LogoutSender delivers the back-channel logout queue. A notice is sent
+// as soon as the session that owes it ends in this process (Wake), and the
+// queue is polled besides, for retries after failures and for notices
+// queued by other processes (the CLI, other serve processes). Any number
+// of processes may run a sender on one database: every delivery is first
+// leased by ClaimLogoutDeliveries, so two senders never hold the same
+// notice at once.
+type LogoutSender struct {
+	p      *Provider
+	client *http.Client
+	wake   chan struct{}
+}
+
+// LogoutSender returns a sender that posts logout tokens with client.
+func (p *Provider) LogoutSender(client *http.Client) *LogoutSender {
+	return &LogoutSender{p: p, client: client, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes Run look at the queue now rather than at its next poll. It
+// never blocks: wakes that come while Run is busy fold into one more
+// round.
+func (s *LogoutSender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers due notices when woken and every interval until ctx ends.
+func (s *LogoutSender) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := p.DeliverLogouts(ctx, client); err != nil && ctx.Err() == nil {
-			p.log.ErrorContext(ctx, "deliver back-channel logouts", "err", err)
+		if err := s.p.DeliverLogouts(ctx, s.client); err != nil && ctx.Err() == nil {
+			s.p.log.ErrorContext(ctx, "deliver back-channel logouts", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.wake:
 		case <-t.C:
 		}
 	}
 }
 
-// DeliverLogouts sends every notice that is due now.
+// DeliverLogouts sends every notice that is due now. The notices of one
+// claim are sent concurrently, so one slow client delays no other and a
+// claim is done well within its lease: a lease that ran out while its
+// notice was still being sent would let another process send it again.
 func (p *Provider) DeliverLogouts(ctx context.Context, client *http.Client) error {
 	for {
-		due, err := p.store.ClaimLogoutDeliveries(ctx, p.now(), logoutLease, 20)
+		due, err := p.store.ClaimLogoutDeliveries(ctx, p.now(), logoutLease, logoutBatch)
 		if err != nil {
 			return fmt.Errorf("claim logout deliveries: %w", err)
 		}
 		if len(due) == 0 {
 			return nil
 		}
-		for _, d := range due {
-			if err := p.deliverLogout(ctx, client, d); err != nil {
-				return err
-			}
+		errs := make([]error, len(due))
+		var wg sync.WaitGroup
+		for i, d := range due {
+			wg.Go(func() { errs[i] = p.deliverLogout(ctx, client, d) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
 }

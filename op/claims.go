@@ -8,7 +8,7 @@ import (
 	"github.com/asnidp/asnidp/storage"
 )
 
-// ScopeASN asks for the civil-service claims of DESIGN §4.
+// ScopeASN asks for the civil-service claims of docs/security.md.
 const ScopeASN = "asn"
 
 // Claims of the asn scope.

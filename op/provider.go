@@ -33,6 +33,7 @@ import (
 
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/internal/session"
 	"github.com/asnidp/asnidp/keys"
 	"github.com/asnidp/asnidp/storage"
 )
@@ -54,7 +55,10 @@ type Config struct {
 	CodeLifetime           time.Duration
 	AuthRequestLifetime    time.Duration
 	OfflineRefreshLifetime time.Duration
-	SessionIdle            time.Duration
+
+	// Browsers reads the SSO session and the auth request binding from a
+	// request's cookies, as the login pages do.
+	Browsers *session.Browsers
 
 	// RequireOTP makes the second factor part of completion.
 	RequireOTP bool
@@ -72,9 +76,9 @@ type Config struct {
 // Provider serves every OIDC endpoint.
 type Provider struct {
 	cfg      Config
-	store    storage.Store
+	store    Storage
 	keys     *keys.Manager
-	hash     *secret.Hasher
+	hash     *secret.MAC
 	now      func() time.Time
 	log      *slog.Logger
 	newToken func() string
@@ -84,11 +88,48 @@ type Provider struct {
 	discovery []byte
 }
 
-// Storage is the part of asnidp's storage the provider uses.
-type Storage = storage.Store
+// Storage is the storage the provider calls: the methods of storage.Store
+// it uses and no others. Each behaves as its storage contract says.
+type Storage interface {
+	// Clients and accounts
+	ClientByID(ctx context.Context, id string) (*storage.Client, error)
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+
+	// Auth requests and codes
+	CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error)
+	AuthRequestByCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error)
+	SetAuthRequestUser(ctx context.Context, id, userID string, at time.Time) error
+	SetAuthRequestOTP(ctx context.Context, id string, at time.Time) error
+	CompleteAuthRequest(ctx context.Context, id, sessionID string, authTime time.Time) error
+	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
+	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error)
+
+	// Tokens
+	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
+	AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
+	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error
+	RefreshTokenByHash(ctx context.Context, tokenHash string) (*storage.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time) error
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
+
+	// SSO sessions and logout
+	SessionByID(ctx context.Context, id string) (*storage.Session, error)
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	EndSession(ctx context.Context, id string, now time.Time) error
+	EndUserSessions(ctx context.Context, userID string, now time.Time) error
+	ClaimLogoutDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*storage.LogoutDelivery, error)
+	FinishLogoutDelivery(ctx context.Context, id string) error
+	RetryLogoutDelivery(ctx context.Context, id string, next time.Time) error
+
+	// Health
+	Ping(ctx context.Context) error
+}
 
 // New builds the provider; it does not start anything.
-func New(cfg Config, store Storage, km *keys.Manager, hash *secret.Hasher) (*Provider, error) {
+func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -324,17 +365,12 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &authRequest{ar: ar, requireOTP: p.cfg.RequireOTP, acr: p.cfg.ACR}
-	if !p.sameBrowser(r.Header, ar) || !a.done() {
-		p.log.WarnContext(r.Context(), "callback before the login finished", "auth_request", ar.ID, "same_browser", p.sameBrowser(r.Header, ar))
+	if started := p.cfg.Browsers.Started(r.Header, ar); !started || !a.done() {
+		p.log.WarnContext(r.Context(), "callback before the login finished", "auth_request", ar.ID, "same_browser", started)
 		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
 		return
 	}
 	oidcop.AuthorizeCallback(w, r, p.op)
-}
-
-func (p *Provider) sameBrowser(h http.Header, ar *storage.AuthRequest) bool {
-	v := p.cfg.Cookies.ValueFromHeader(h, cookie.Browser)
-	return v != "" && ar.BrowserHash != "" && p.hash.Equal(ar.BrowserHash, v)
 }
 
 // storeAuthRequest persists a validated authorization request.

@@ -116,7 +116,7 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 
 	sess := p.reusableSession(ctx, r.Header, req, hintUser)
 	if sess == nil && slices.Contains(req.Prompt, oidc.PromptNone) {
-		return nil, oidc.ErrLoginRequired()
+		return p.loginRequired(ctx, req)
 	}
 	ar, err := p.storeAuthRequest(ctx, req, hintUser, p.hash.Hash(browser))
 	if err != nil {
@@ -131,6 +131,23 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 	}
 	redirect.URL = p.CallbackURL(ar.ID)
 	return redirect, nil
+}
+
+// loginRequired answers prompt=none without a usable session with
+// login_required at the client, as the library would for a returned error,
+// but logs it at debug level: it is the expected outcome of a client's
+// silent sign-in check for every visitor not signed in, and the library
+// would log a warning on each one. The redirect URI and the response mode
+// were checked before Authorize runs.
+func (p *Provider) loginRequired(ctx context.Context, req *oidc.AuthRequest) (*oidcop.Redirect, error) {
+	e := oidc.ErrLoginRequired()
+	e.State = req.State
+	u, err := oidcop.AuthResponseURL(req.RedirectURI, req.ResponseType, req.ResponseMode, e, p.op.Encoder())
+	if err != nil {
+		return nil, err
+	}
+	p.log.DebugContext(ctx, "prompt=none without a session: login_required", "client_id", req.ClientID)
+	return oidcop.NewRedirect(u), nil
 }
 
 // checkPKCE: S256 is required unless the confidential client was

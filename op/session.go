@@ -10,7 +10,6 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
-	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -19,12 +18,11 @@ import (
 // max_age, an id_token_hint for someone else, a disabled user or a
 // session without the required factors all mean a fresh login.
 func (p *Provider) reusableSession(ctx context.Context, h http.Header, req *oidc.AuthRequest, hintUser string) *storage.Session {
-	token := p.cfg.Cookies.ValueFromHeader(h, cookie.Session)
-	if token == "" || slices.Contains(req.Prompt, oidc.PromptLogin) {
+	if slices.Contains(req.Prompt, oidc.PromptLogin) {
 		return nil
 	}
 	now := p.now()
-	sess, err := p.store.SessionByTokenHash(ctx, p.hash.Hash(token), p.cfg.SessionIdle, now)
+	sess, err := p.cfg.Browsers.Session(ctx, h)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			p.log.ErrorContext(ctx, "load sso session", "err", err)
@@ -73,11 +71,8 @@ func (p *Provider) completeFromSession(ctx context.Context, ar *storage.AuthRequ
 // them.
 func (p *Provider) endBrowserSession(ctx context.Context, h http.Header, sub, sid string) error {
 	var ids []string
-	if token := p.cfg.Cookies.ValueFromHeader(h, cookie.Session); token != "" {
-		sess, err := p.store.SessionByTokenHash(ctx, p.hash.Hash(token), p.cfg.SessionIdle, p.now())
-		if err == nil && sess.UserID == sub {
-			ids = append(ids, sess.ID)
-		}
+	if sess, err := p.cfg.Browsers.Session(ctx, h); err == nil && sess.UserID == sub {
+		ids = append(ids, sess.ID)
 	}
 	if sid != "" {
 		sess, err := p.store.SessionByID(ctx, sid)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// UserState is where an account stands in its life cycle (DESIGN §2).
+// UserState is where an account stands in its life cycle (docs/security.md).
 // A temporary lockout is a timer on the user, not a state.
 type UserState string
 
@@ -86,7 +86,8 @@ type UserStore interface {
 
 	// BindTOTP stores a sealed seed and the step its confirmation code used,
 	// and moves the account to active. It fails with ErrConflict when a seed
-	// is already bound (rebinding goes through ClearTOTP first).
+	// is already bound (a bound seed changes only through ReplaceTOTP or
+	// ResetTOTP).
 	BindTOTP(ctx context.Context, userID string, sealedSecret []byte, step int64, now time.Time) error
 	// AcceptTOTPStep is the replay guard: it stores step as the last
 	// accepted one only if it is strictly greater than the stored one
@@ -96,9 +97,20 @@ type UserStore interface {
 	// RecordTOTPFailure atomically adds one consecutive TOTP failure, sets
 	// TOTPLocked when lock is true, and returns the new count.
 	RecordTOTPFailure(ctx context.Context, userID string, lock bool, now time.Time) (int, error)
-	// ClearTOTP removes the seed and the last step, clears the TOTP lock and
-	// counter, and moves an active account back to password_set.
-	ClearTOTP(ctx context.Context, userID string, now time.Time) error
+	// ReplaceTOTP swaps the bound seed current for next in one conditional
+	// write, stores step (the new seed's confirmation code) as the last
+	// accepted step and clears the TOTP failure count. When current is not
+	// the bound seed (none is bound, or it changed meanwhile) the result is
+	// ErrConflict and nothing changes: the account always holds exactly one
+	// of the two seeds, never none. The state, disabled included, stays.
+	ReplaceTOTP(ctx context.Context, userID string, current, next []byte, step int64, now time.Time) error
+	// ResetTOTP is an operator's reset of the second factor, in one
+	// transaction: it removes the seed and the last step, clears the TOTP
+	// lock and counter, moves an active account back to password_set, and
+	// ends every session of the user and revokes every token as
+	// EndUserSessions does. So no session that outlives the reset can
+	// reach the enrolment of a new seed.
+	ResetTOTP(ctx context.Context, userID string, now time.Time) error
 	// Unlock clears every failure counter, delay and lock.
 	Unlock(ctx context.Context, userID string, now time.Time) error
 }

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// A4: a bound authenticator is replaced only by an employee with a live
-// session who proves the current one; the old seed then stops working and
-// the employee is mailed.
-func TestAccount_A4_ChangeAuthenticator(t *testing.T) {
+// signedInEmployee starts an OP with one service, and signs an employee
+// in to it in browser b (enrolling the authenticator).
+func signedInEmployee(t *testing.T) (*testOP, *relyingParty, *browser, testUser) {
+	t.Helper()
 	o := startOP(t)
 	secret := o.addClient("--id", "profil", "--redirect-uri", rpRedirect)
 	u := o.addUser(true)
@@ -17,6 +17,14 @@ func TestAccount_A4_ChangeAuthenticator(t *testing.T) {
 	b := newBrowser(t)
 	code, p := r.login(t, o, b, u)
 	r.exchange(t, code, p)
+	return o, r, b, u
+}
+
+// A4: a bound authenticator is replaced only by an employee with a live
+// session who proves the current one; the old seed then stops working and
+// the employee is mailed.
+func TestAccount_A4_ChangeAuthenticator(t *testing.T) {
+	o, r, b, u := signedInEmployee(t)
 	oldSeed := o.seeds[u.NIP]
 
 	if got := newBrowser(t).get(o.URL + "/login/account"); got.status != http.StatusUnauthorized {

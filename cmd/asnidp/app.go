@@ -28,7 +28,7 @@ type app struct {
 	now     func() time.Time
 	store   *sqlstore.Store
 	sealer  *seal.Sealer
-	secrets *secret.Hasher
+	secrets *secret.MAC
 	hasher  *password.Hasher
 	keys    *keys.Manager
 	mail    mail.Sender
@@ -82,7 +82,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, now func(
 		now:     now,
 		store:   store,
 		sealer:  sealer,
-		secrets: secret.NewHasher(sealer.DeriveKey("secret-hash")),
+		secrets: secret.NewMAC(sealer.DeriveKey("secret-hash")),
 		hasher: password.NewHasher(password.Params{
 			Memory:       cfg.Password.MemoryKiB,
 			Time:         cfg.Password.Iterations,

@@ -23,6 +23,7 @@ type logoutReceiver struct {
 	issuer   string
 	clientID string
 	failures atomic.Int32 // answer 503 this many more times
+	calls    atomic.Int32 // POSTs received, failed ones included
 
 	mu     sync.Mutex
 	tokens []map[string]any
@@ -36,6 +37,7 @@ func newLogoutReceiver(t *testing.T, o *testOP, clientID string) *logoutReceiver
 }
 
 func (r *logoutReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	r.calls.Add(1)
 	if r.failures.Add(-1) >= 0 {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -142,4 +144,76 @@ func TestBackchannelLogout(t *testing.T) {
 	if n := len(profil.received()) + len(riwayat.received()); n != 2 {
 		t.Errorf("%d logout tokens delivered in all, want exactly 2", n)
 	}
+}
+
+// waitWithin polls until cond holds and fails the test when it takes
+// longer than d.
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s did not happen within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A session that ends in the serving process has its logout tokens sent
+// at once, not at the next look at the queue: with the queue looked at
+// only every minute, both an RP-initiated logout and a logout on the OP's
+// own page reach the other service within a couple of seconds. An
+// endpoint that is down gets that one immediate attempt and stays queued.
+func TestBackchannelLogout_SentAtOnce(t *testing.T) {
+	old := backchannelInterval
+	backchannelInterval = time.Minute
+	t.Cleanup(func() { backchannelInterval = old })
+	const within = 3 * time.Second
+
+	o := startOP(t)
+	profil := newLogoutReceiver(t, o, "profil")
+	riwayat := newLogoutReceiver(t, o, "riwayat")
+	riwayat.failures.Store(1)
+	secretP := o.addClient("--id", "profil", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpPostLogout,
+		"--backchannel-logout-uri", profil.srv.URL+"/backchannel-logout")
+	secretR := o.addClient("--id", "riwayat", "--redirect-uri", rpRedirect,
+		"--backchannel-logout-uri", riwayat.srv.URL+"/backchannel-logout")
+	u := o.addUser(true)
+	rpP := newRelyingParty(t, o, "profil", secretP)
+	rpR := newRelyingParty(t, o, "riwayat", secretR)
+
+	t.Run("RP-initiated logout", func(t *testing.T) {
+		b := newBrowser(t)
+		code, p := rpP.login(t, o, b, u)
+		tokens := rpP.exchange(t, code, p)
+		code, p = rpR.silent(t, o, b)
+		rpR.exchange(t, code, p)
+		sid, _ := tokens.IDTokenClaims.Claims["sid"].(string)
+
+		out := b.get(o.URL + "/end_session?" + url.Values{"id_token_hint": {tokens.IDToken}, "post_logout_redirect_uri": {rpPostLogout}}.Encode())
+		if out.status != http.StatusFound {
+			t.Fatalf("end_session = %d", out.status)
+		}
+		waitWithin(t, within, "profil's logout token", func() bool { return len(profil.received()) == 1 })
+		if got := profil.received()[0]["sid"]; got != sid {
+			t.Errorf("profil's logout token sid = %v, want %s", got, sid)
+		}
+		waitWithin(t, within, "the attempt at riwayat's endpoint while it is down", func() bool { return riwayat.calls.Load() == 1 })
+		time.Sleep(500 * time.Millisecond)
+		if n, calls := len(riwayat.received()), riwayat.calls.Load(); n != 0 || calls != 1 {
+			t.Errorf("riwayat while down: %d tokens accepted, %d attempts; want 0 and 1 (the rest is the queue's retry)", n, calls)
+		}
+	})
+
+	t.Run("logout on the OP's page", func(t *testing.T) {
+		before := len(profil.received())
+		b := newBrowser(t)
+		code, p := rpP.login(t, o, b, u)
+		rpP.exchange(t, code, p)
+		done := b.submit(b.get(o.URL+"/login/logout"), "/login/logout", nil)
+		if done.status != http.StatusSeeOther {
+			t.Fatalf("logout POST = %d, want 303", done.status)
+		}
+		waitWithin(t, within, "profil's logout token", func() bool { return len(profil.received()) == before+1 })
+	})
 }

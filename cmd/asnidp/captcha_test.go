@@ -1,6 +1,6 @@
 package main
 
-// The captcha of the login page (SECURITY-TESTS.md B1, B5): from the
+// The captcha of the login page (docs/security.md B1, B5): from the
 // third consecutive failure of an account, known or not, and for clients
 // or a whole service under a spraying attack.
 

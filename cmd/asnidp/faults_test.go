@@ -250,3 +250,57 @@ func truncateWAL(t *testing.T, path string) {
 		t.Fatalf("checkpoint: %v", err)
 	}
 }
+
+// A4, H3: the write that swaps the authenticator fails (here a database
+// trigger aborts it, as a full disk or a lost connection would). The
+// account must keep its old authenticator: the old phone still signs in,
+// the new seed does not, and no login is ever offered a fresh enrolment,
+// which would let whoever holds the password bind a phone of their own.
+func TestFault_AuthenticatorSwapFails_A4_H3(t *testing.T) {
+	o, r, b, u := signedInEmployee(t)
+	oldSeed := o.seeds[u.NIP]
+
+	account := b.get(o.URL + "/login/account")
+	offer := b.submit(account, "/login/account/authenticator", map[string]string{"code": o.nextCode(u)})
+	if offer.status != http.StatusOK {
+		t.Fatalf("correct current code = %d:\n%s", offer.status, offer.body)
+	}
+	newSeed := seedFromPage(t, offer)
+
+	db, err := sql.Open("sqlite3", o.cfg.Database.DSN+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER fail_seed_write BEFORE UPDATE OF totp_secret ON users
+		WHEN NEW.totp_secret IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	o.clock.Advance(totpPeriod)
+	res := b.submit(offer, "/login/account/authenticator/confirm", map[string]string{"code": rfc6238(newSeed, o.clock.Now().Unix()/30)})
+	if res.status != http.StatusServiceUnavailable {
+		t.Errorf("confirm while the write fails = %d, want 503", res.status)
+	}
+	if _, err := db.Exec(`DROP TRIGGER fail_seed_write`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next login asks for a code, never for an enrolment, and only the
+	// old seed's code counts.
+	nb := newBrowser(t)
+	loginPage, _, _ := r.start(t, o, nb)
+	next := o.password(nb, loginPage, u)
+	if isEnrolPage(next) || !isCodePage(next) {
+		t.Fatalf("login after the failed swap went to %s, want the code page (no enrolment)", next.url)
+	}
+	o.clock.Advance(totpPeriod)
+	if res := nb.submit(next, "/login/otp", map[string]string{"code": rfc6238(newSeed, o.clock.Now().Unix()/30)}); res.status == http.StatusSeeOther {
+		t.Fatal("a code of the seed whose binding failed was accepted")
+	}
+	o.mu.Lock()
+	o.seeds[u.NIP] = oldSeed
+	o.mu.Unlock()
+	if res := nb.submit(next, "/login/otp", map[string]string{"code": o.nextCode(u)}); res.status != http.StatusSeeOther {
+		t.Errorf("a code of the old authenticator after the failed swap = %d, want 303", res.status)
+	}
+}

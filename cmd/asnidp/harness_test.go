@@ -232,6 +232,8 @@ func (o *testOP) addUser(withPassword bool) testUser {
 type browser struct {
 	t      *testing.T
 	client *http.Client
+	// language, when set, is sent as Accept-Language on every request.
+	language string
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -257,6 +259,9 @@ func (p *page) location() string { return p.header.Get("Location") }
 
 func (b *browser) do(req *http.Request) *page {
 	b.t.Helper()
+	if b.language != "" && req.Header.Get("Accept-Language") == "" {
+		req.Header.Set("Accept-Language", b.language)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

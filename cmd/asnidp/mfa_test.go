@@ -3,11 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"html"
@@ -26,11 +23,12 @@ import (
 
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/i18n"
+	"github.com/asnidp/asnidp/internal/optest"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/storage/sqlstore"
 )
 
-// The tests in this file attack the second factor (SECURITY-TESTS.md A, B2,
+// The tests in this file attack the second factor (docs/security.md A, B2,
 // B3, G2, H6) through the real server: a browser that keeps cookies and
 // does not follow redirects, the injected clock, and a second handle on the
 // SQLite file to check what the flows wrote.
@@ -303,7 +301,7 @@ func wantRefused(t *testing.T, what string, p *page, key string) {
 	}
 }
 
-// A1 and DESIGN §6 "MFA cannot be skipped": every later step loaded
+// A1 and docs/security.md "MFA cannot be skipped": every later step loaded
 // directly, without the earlier one done in this browser, completes
 // nothing and issues no code.
 func TestMFA_A1_CannotBeSkipped(t *testing.T) {
@@ -500,7 +498,7 @@ func TestMFA_A2_EnrolmentCannotBeSkipped(t *testing.T) {
 	// After an operator resets the authenticator, the old seed's codes
 	// bind nothing: only the new seed shown counts.
 	got := m.user(t, u.NIP)
-	if err := m.db.ClearTOTP(t.Context(), got.ID, m.clock.Now()); err != nil {
+	if err := m.db.ResetTOTP(t.Context(), got.ID, m.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	b = newBrowser(t)
@@ -843,7 +841,7 @@ func TestMFA_A9_AdjacentStepsWithTheSameCode(t *testing.T) {
 
 	// The seed is the server's; the coincidence is found by moving the
 	// server clock to the first pair of equal adjacent codes ahead.
-	step := sameCodeStep(t, seed, m.clock.Now().Unix()/30+2)
+	step := optest.RepeatedCodeStep(t, seed, m.clock.Now().Unix()/30+2)
 	m.clock.Advance(time.Unix(step*30+10, 0).Sub(m.clock.Now()))
 	same := rfc6238(seed, step)
 
@@ -861,37 +859,6 @@ func TestMFA_A9_AdjacentStepsWithTheSameCode(t *testing.T) {
 
 	m.clock.Advance(totpPeriod)
 	m.wantCode(t, b, b.submit(pg, "/login/otp", map[string]string{"code": m.codeAt(t, u, 0)}))
-}
-
-// sameCodeStep returns the first step from from on whose code equals the
-// next step's. About one step in a million qualifies, so the search
-// reuses one HMAC and compares the codes as numbers.
-func sameCodeStep(t *testing.T, seed []byte, from int64) int64 {
-	t.Helper()
-	mac := hmac.New(sha1.New, seed)
-	var counter [8]byte
-	sum := make([]byte, 0, sha1.Size)
-	code := func(step int64) uint32 {
-		mac.Reset()
-		binary.BigEndian.PutUint64(counter[:], uint64(step))
-		mac.Write(counter[:])
-		sum = mac.Sum(sum[:0])
-		off := sum[len(sum)-1] & 0x0f
-		return (binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff) % 1_000_000
-	}
-	prev := code(from)
-	for s := from + 1; s < from+50_000_000; s++ {
-		c := code(s)
-		if c == prev {
-			if rfc6238(seed, s-1) != rfc6238(seed, s) {
-				t.Fatalf("search and rfc6238 disagree at step %d", s)
-			}
-			return s - 1
-		}
-		prev = c
-	}
-	t.Fatal("no adjacent steps with equal codes found")
-	return 0
 }
 
 // B2: five wrong codes end the pending login, the correct password does

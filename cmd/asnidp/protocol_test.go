@@ -1,6 +1,6 @@
 package main
 
-// Attacks on the OIDC protocol surface: SECURITY-TESTS.md D1–D13, F3 and
+// Attacks on the OIDC protocol surface: docs/security.md D1–D13, F3 and
 // the authorization-code half of G3. Each test names the items it covers
 // and fails if the protection it checks is removed. Redirect URIs such as
 // https://app.example/cb are registered strings only: no test ever

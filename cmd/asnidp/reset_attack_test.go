@@ -725,7 +725,7 @@ func TestReset_H5_MailServerFaults(t *testing.T) {
 
 // The reset pages are plain forms: a label for every field, the standard
 // autocomplete tokens, a CSRF token, one submit button, and the headers
-// of an auth page (DESIGN §8, E6).
+// of an auth page (docs/security.md, E6).
 func TestReset_Pages(t *testing.T) {
 	r := startResetOP(t, "ASNIDP_CAPTCHA_ENABLED=true")
 	u := r.addUser(false)
@@ -776,7 +776,9 @@ func TestReset_Pages(t *testing.T) {
 						inputs = append(inputs, n)
 					}
 				case "button":
-					buttons++
+					if attr(n, "type") != "button" { // a show-password toggle submits nothing
+						buttons++
+					}
 				}
 			}
 			for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -811,10 +813,14 @@ func TestReset_Pages(t *testing.T) {
 			t.Errorf("POST %s without the CSRF token = %d, want 403", path, res.status)
 		}
 	}
-	// The same pages in English, chosen by the browser.
+	// An English browser still gets the announced Indonesian words; the
+	// language link switches to English.
 	req, _ := http.NewRequest(http.MethodGet, r.URL+"/login/reset", nil)
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
-	if en := b.do(req); !strings.Contains(en.body, `lang="en"`) || !strings.Contains(en.body, "To reset your password") {
+	if id := b.do(req); !strings.Contains(id.body, `lang="id"`) || !strings.Contains(id.body, ">CEK<") {
+		t.Errorf("reset page for an en-US browser is not Indonesian:\n%s", id.body)
+	}
+	if en := b.get(r.URL + "/login/reset?lang=en"); !strings.Contains(en.body, `lang="en"`) || !strings.Contains(en.body, "To reset your password") {
 		t.Errorf("English reset page:\n%s", en.body)
 	}
 }

@@ -1,10 +1,10 @@
 package main
 
-// Timing comparisons (SECURITY-TESTS.md C1, G5): answers must not take
+// Timing comparisons (docs/security.md C1, G5): answers must not take
 // measurably longer for accounts that exist. They are benchmarks, not
 // tests: each runs its cases interleaved, reports the median and p95 of
 // each, and fails when the p95 of two cases differ by more than the 50 ms
-// DESIGN §6 allows.
+// docs/security.md allows.
 //
 //	go test ./cmd/asnidp -run '^$' -bench 'Reset_C1|Login_G5' -benchtime 1000x
 

@@ -1,8 +1,8 @@
 package main
 
 // The password reset, which is also how provisioned accounts are
-// activated (DESIGN §2 stage I), attacked through the real server
-// (SECURITY-TESTS.md A6, B4, B6, B7, C1–C8, F2, F4, H5). Mail goes over
+// activated (docs/security.md), attacked through the real server
+// (docs/security.md A6, B4, B6, B7, C1–C8, F2, F4, H5). Mail goes over
 // loopback to an in-process SMTP server, where the tests read the codes;
 // captcha answers are read from the database through a second store
 // handle, as only a person looking at the picture could know them.
@@ -253,6 +253,11 @@ func TestReset_ActivationJourney_A6(t *testing.T) {
 	if !strings.Contains(codePage.body, `autocomplete="one-time-code"`) || !strings.Contains(codePage.body, indonesian(t, "reset.code_sent")) {
 		t.Errorf("code page lacks the one-time-code field or the notice:\n%s", codePage.body)
 	}
+	// A wrong code says how many tries the code has left.
+	wrong := b.submit(codePage, "/login/reset/code", map[string]string{"code": "00000000"})
+	if !strings.Contains(wrong.body, `id="tries-left"`) || !strings.Contains(wrong.body, indonesianWith(t, "reset.tries_left", "N", r.cfg.Reset.CodeAttempts-1)) {
+		t.Errorf("wrong code page does not say the tries left:\n%s", wrong.body)
+	}
 	wantRedirect(t, "code step", b.submit(codePage, "/login/reset/code", map[string]string{"code": code[:4] + " " + code[4:]}), "/login/reset/password")
 	pwPage := b.get(r.URL + "/login/reset/password")
 	if strings.Count(pwPage.body, `autocomplete="new-password"`) != 2 || !strings.Contains(pwPage.body, ">Reset Password</button>") {
@@ -270,6 +275,9 @@ func TestReset_ActivationJourney_A6(t *testing.T) {
 	back := b.get(r.URL + done.location())
 	if back.status != http.StatusOK || !strings.Contains(back.body, indonesian(t, "login.success_reset")) {
 		t.Fatalf("login page after the reset = %d without the success notice:\n%s", back.status, back.body)
+	}
+	if !strings.Contains(back.body, `value="`+u.NIP+`"`) {
+		t.Errorf("login page after the reset does not show the NIP %s:\n%s", u.NIP, back.body)
 	}
 	if got := r.user(t, u.NIP); got.State != storage.StatePasswordSet || !got.EmailVerified || got.HasAuthenticator() {
 		t.Errorf("after activation: state %s, email verified %v, authenticator %v; want password_set, true, false", got.State, got.EmailVerified, got.HasAuthenticator())
@@ -433,9 +441,15 @@ var resetCatalog = sync.OnceValues(i18n.New)
 // as a page shows it.
 func indonesian(t *testing.T, key string) string {
 	t.Helper()
+	return indonesianWith(t, key)
+}
+
+// indonesianWith is indonesian with template data (name, value, ...).
+func indonesianWith(t *testing.T, key string, data ...any) string {
+	t.Helper()
 	c, err := resetCatalog()
 	if err != nil {
 		t.Fatalf("load message catalog: %v", err)
 	}
-	return html.EscapeString(c.Localizer("id").T(key))
+	return html.EscapeString(c.Localizer("id").T(key, data...))
 }

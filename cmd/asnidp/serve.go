@@ -18,19 +18,18 @@ import (
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/i18n"
 	"github.com/asnidp/asnidp/internal/mail"
-	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/login"
 	"github.com/asnidp/asnidp/op"
-	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/templates"
 )
 
 // shutdownGrace bounds a graceful stop after SIGTERM.
 const shutdownGrace = 10 * time.Second
 
-// backchannelInterval is how often queued back-channel logout notices are
-// looked for.
-const backchannelInterval = 2 * time.Second
+// backchannelInterval is how often the back-channel logout queue is
+// looked at for retries and for notices queued by other processes; a
+// session ended in this process has its notices sent at once.
+var backchannelInterval = 2 * time.Second
 
 func serveCommand(e *env) *cobra.Command {
 	return &cobra.Command{
@@ -81,7 +80,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 	defer stopBackground()
 	go a.keys.Run(bg, time.Minute)
 	go a.pruneLoop(bg)
-	go a.provider.RunBackchannelLogout(bg, backchannelInterval, &http.Client{Timeout: 5 * time.Second, CheckRedirect: op.NoRedirects})
+	logouts := a.provider.LogoutSender(&http.Client{Timeout: 5 * time.Second, CheckRedirect: op.NoRedirects})
+	a.store.OnLogoutQueued(logouts.Wake)
+	go logouts.Run(bg, backchannelInterval)
 
 	srv := &http.Server{
 		Handler:           handler,
@@ -114,24 +115,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 func (a *app) handler() (http.Handler, error) {
 	cfg := a.cfg
 	jar := cookie.Jar{Secure: strings.HasPrefix(cfg.Issuer, "https://")}
-	provider, err := op.New(op.Config{
-		Issuer:                 cfg.Issuer,
-		CryptoKey:              a.sealer.DeriveKey("oidc-crypto"),
-		LoginPath:              login.Path,
-		LogoutPath:             login.Path + "logout",
-		AccessTokenLifetime:    cfg.Tokens.AccessToken,
-		IDTokenLifetime:        cfg.Tokens.IDToken,
-		CodeLifetime:           cfg.Tokens.Code,
-		AuthRequestLifetime:    cfg.Tokens.AuthRequest,
-		OfflineRefreshLifetime: cfg.Tokens.OfflineRefreshToken,
-		SessionIdle:            cfg.Session.Idle,
-		RequireOTP:             true,
-		ACR:                    cfg.Login.ACR,
-		Audit:                  a.audit,
-		Cookies:                jar,
-		Now:                    a.now,
-		Logger:                 a.log,
-	}, a.store, a.keys, a.secrets)
+	browsers := newBrowsers(cfg, a, jar)
+	provider, err := op.New(opOptions(cfg, a, jar, browsers), a.store, a.keys, a.secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -157,55 +142,21 @@ func (a *app) handler() (http.Handler, error) {
 		Now:            a.now,
 		Log:            a.log,
 	})
-	pages, err := login.New(login.Config{
-		Issuer:          cfg.Issuer,
-		CallbackURL:     provider.CallbackURL,
-		Cookies:         jar,
-		TrustedProxies:  proxies,
-		SessionIdle:     cfg.Session.Idle,
-		SessionAbsolute: cfg.Session.Absolute,
-		PasswordOnly:    cfg.Session.PasswordOnly,
-		Lockout: login.Lockout{
-			DelayAfter: cfg.Password.DelayAfter,
-			DelayStart: cfg.Password.DelayStart,
-			DelayMax:   cfg.Password.DelayMax,
-			LockAfter:  cfg.Password.LockAfter,
-			IPFailures: cfg.Password.IPFailures,
-			IPWindow:   cfg.Password.IPFailWindow,
-		},
-		Enrolment:     cfg.Session.Enrolment,
-		TOTPLockAfter: cfg.Login.TOTPLockAfter,
-		IssuerName:    cfg.Login.IssuerName,
-		Sealer:        a.sealer,
-		Mail:          a.mail,
-		Mails:         mails,
-		Outbox:        a.outbox,
-		Captcha: login.Captcha{
-			Enabled:            cfg.Captcha.Enabled,
-			Length:             cfg.Captcha.Length,
-			TTL:                cfg.Captcha.TTL,
-			LoginAfter:         cfg.Captcha.LoginAfter,
-			LoginIPAfter:       cfg.Captcha.LoginIPAfter,
-			LoginGlobalPerHour: cfg.Captcha.LoginGlobalPerHour,
-		},
-		Reset: login.Reset{
-			CodeTTL:      cfg.Reset.CodeTTL,
-			CodeAttempts: cfg.Reset.CodeAttempts,
-			FlowTTL:      cfg.Reset.FlowTTL,
-			SendLimits: []storage.Limit{
-				{Max: cfg.Reset.SendsPerMinute, Window: time.Minute},
-				{Max: cfg.Reset.SendsPerHour, Window: time.Hour},
-				{Max: cfg.Reset.SendsPerDay, Window: 24 * time.Hour},
-			},
-			IPRequestsPerHour:        cfg.Reset.IPRequestsPerHour,
-			IPCodeFailuresPerHour:    cfg.Reset.IPCodeFailuresPerHour,
-			AlertCodeFailuresPerHour: cfg.Reset.AlertCodeFailuresPerHour,
-		},
-		Policy: password.Policy{MinLength: cfg.Password.MinLength, MaxLength: password.MaxLength},
-		Audit:  a.audit,
-		Now:    a.now,
-		Logger: a.log,
-	}, a.store, a.hasher, a.secrets, catalog)
+	pages, err := login.New(loginOptions(cfg, jar, proxies), login.Deps{
+		Store:       a.store,
+		Hasher:      a.hasher,
+		MAC:         a.secrets,
+		Catalog:     catalog,
+		Browsers:    browsers,
+		MFA:         newAuthenticators(cfg, a),
+		CallbackURL: provider.CallbackURL,
+		Mail:        a.mail,
+		Mails:       mails,
+		Outbox:      a.outbox,
+		Audit:       a.audit,
+		Now:         a.now,
+		Logger:      a.log,
+	})
 	if err != nil {
 		return nil, err
 	}

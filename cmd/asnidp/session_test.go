@@ -14,7 +14,7 @@ import (
 	"github.com/asnidp/asnidp/internal/cookie"
 )
 
-// The tests in this file attack the SSO session (SECURITY-TESTS.md E2, E3,
+// The tests in this file attack the SSO session (docs/security.md E2, E3,
 // E4, E7) with the helpers of mfa_test.go.
 
 // authorizeAgain sends b to /authorize for profil once more and returns

@@ -1,6 +1,6 @@
 package main
 
-// Start-up faults (SECURITY-TESTS.md H7, H8): `asnidp serve` refuses to
+// Start-up faults (docs/security.md H7, H8): `asnidp serve` refuses to
 // start, with an error naming what is wrong, when its signing keys cannot
 // be used or its configuration is unsafe or invalid. A refusal must come
 // before the server listens: a test that sees the server start fails.

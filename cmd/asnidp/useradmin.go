@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/asnidp/asnidp/internal/account"
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/i18n"
 	"github.com/asnidp/asnidp/internal/mail"
+	"github.com/asnidp/asnidp/internal/useradmin"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/templates"
 )
@@ -21,7 +21,7 @@ func (e *env) actor() string {
 }
 
 // accounts is the account administration of a.
-func (e *env) accounts(a *app) (*account.Admin, error) {
+func (e *env) accounts(a *app) (*useradmin.Admin, error) {
 	mails, err := mail.NewRenderer(templates.FS, a.cfg.Login.IssuerName, a.cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func (e *env) accounts(a *app) (*account.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &account.Admin{
+	return &useradmin.Admin{
 		Store: a.store, Audit: a.audit, Actor: e.actor(),
 		Mail: a.mail, Mails: mails, Lang: catalog.Localizer(), Now: a.now,
 	}, nil
@@ -38,7 +38,7 @@ func (e *env) accounts(a *app) (*account.Admin, error) {
 
 // accountCommand is a command taking NIPs that runs fn on the account
 // administration.
-func accountCommand(e *env, use, short string, nargs int, fn func(ctx context.Context, adm *account.Admin, args []string) error) *cobra.Command {
+func accountCommand(e *env, use, short string, nargs int, fn func(ctx context.Context, adm *useradmin.Admin, args []string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -57,18 +57,18 @@ func accountCommand(e *env, use, short string, nargs int, fn func(ctx context.Co
 
 func userShowCommand(e *env) *cobra.Command {
 	return accountCommand(e, "show NIP", "Show an account: state, authenticator, locks, last login", 1,
-		func(ctx context.Context, adm *account.Admin, args []string) error {
+		func(ctx context.Context, adm *useradmin.Admin, args []string) error {
 			u, err := adm.User(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			return account.WriteUser(e.stdout, u, adm.Now())
+			return useradmin.WriteUser(e.stdout, u, adm.Now())
 		})
 }
 
 func userDisableCommand(e *env) *cobra.Command {
 	return accountCommand(e, "disable NIP", "Disable an account, ending every session and token it holds", 1,
-		func(ctx context.Context, adm *account.Admin, args []string) error {
+		func(ctx context.Context, adm *useradmin.Admin, args []string) error {
 			u, was, err := adm.Disable(ctx, args[0])
 			if err != nil {
 				return err
@@ -84,7 +84,7 @@ func userDisableCommand(e *env) *cobra.Command {
 
 func userEnableCommand(e *env) *cobra.Command {
 	return accountCommand(e, "enable NIP", "Enable a disabled account again", 1,
-		func(ctx context.Context, adm *account.Admin, args []string) error {
+		func(ctx context.Context, adm *useradmin.Admin, args []string) error {
 			u, state, err := adm.Enable(ctx, args[0])
 			if err != nil {
 				return err
@@ -96,7 +96,7 @@ func userEnableCommand(e *env) *cobra.Command {
 
 func userUnlockCommand(e *env) *cobra.Command {
 	return accountCommand(e, "unlock NIP", "Clear the password delay, the password lock and the authenticator lock", 1,
-		func(ctx context.Context, adm *account.Admin, args []string) error {
+		func(ctx context.Context, adm *useradmin.Admin, args []string) error {
 			u, err := adm.Unlock(ctx, args[0])
 			if err != nil {
 				return err
@@ -108,7 +108,7 @@ func userUnlockCommand(e *env) *cobra.Command {
 
 func userResetMFACommand(e *env) *cobra.Command {
 	return accountCommand(e, "reset-mfa NIP", "Remove the authenticator (lost phone): ends sessions, revokes tokens, mails the employee", 1,
-		func(ctx context.Context, adm *account.Admin, args []string) error {
+		func(ctx context.Context, adm *useradmin.Admin, args []string) error {
 			u, mailErr, err := adm.ResetMFA(ctx, args[0])
 			if err != nil {
 				return err
@@ -123,7 +123,7 @@ func userResetMFACommand(e *env) *cobra.Command {
 
 func userChangeNIPCommand(e *env) *cobra.Command {
 	return accountCommand(e, "change-nip OLD NEW", "Give an account a new NIP; its sub, and so every relying party's link, stays", 2,
-		func(ctx context.Context, adm *account.Admin, args []string) error {
+		func(ctx context.Context, adm *useradmin.Admin, args []string) error {
 			u, err := adm.ChangeNIP(ctx, args[0], args[1])
 			if err != nil {
 				return err

@@ -2,7 +2,7 @@ package main
 
 // What a browser sees of the OP: security headers on every page and
 // protocol response, cookie attributes, and the CSRF defence of every
-// state-changing form (SECURITY-TESTS.md E5, E6). The header and cookie
+// state-changing form (docs/security.md E5, E6). The header and cookie
 // tests run with an https issuer, as in production; the server speaks
 // plain HTTP behind it as it would behind a TLS-terminating proxy.
 

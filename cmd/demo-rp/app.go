@@ -261,7 +261,9 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	if e := q.Get("error"); e != "" {
 		if p.Silent {
 			// Not signed in to asnidp (login_required) or the like: offer
-			// the interactive sign-in.
+			// the interactive sign-in. This is how every visit without a
+			// session goes, so it is no warning.
+			a.log.DebugContext(ctx, "silent sign-in declined by the provider", "error", e)
 			http.Redirect(w, r, "/masuk", http.StatusSeeOther)
 			return
 		}

@@ -80,6 +80,7 @@ var siti = optest.User{
 // browser and employee.
 func TestDemo(t *testing.T) {
 	d := startDemo(t)
+	t.Run("SignedOutVisitLogsNoWarning", func(t *testing.T) { testSignedOutVisitLogsNoWarning(t, d) })
 	t.Run("SignInSSOAndLogout", func(t *testing.T) { testSignInSSOAndLogout(t, d) })
 	t.Run("UnknownNIPHasNoHistory", func(t *testing.T) { testUnknownNIPHasNoHistory(t, d) })
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,26 +15,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/asnidp/asnidp/storage"
-	"github.com/asnidp/asnidp/storage/sqlstore"
+	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
 )
 
 var t0 = time.Date(2025, time.June, 2, 8, 0, 0, 0, time.UTC)
 
-func newStore(t *testing.T) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(t.Context(), sqlstore.Options{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "audit.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestRecorder_StoresAndLogs(t *testing.T) {
-	store := newStore(t)
+	store := sqlstoretest.New(t)
 	var logs bytes.Buffer
 	r := New(store, slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return t0 })
 	ctx := WithRequest(t.Context(), "203.0.113.7", "Mozilla/5.0 (Linux; Android 14)")
@@ -70,7 +56,7 @@ func TestRecorder_StoresAndLogs(t *testing.T) {
 
 // A hostile user agent can neither forge a log line nor flood a row.
 func TestRecorder_BoundsAndCleansFields(t *testing.T) {
-	store := newStore(t)
+	store := sqlstoretest.New(t)
 	var logs bytes.Buffer
 	r := New(store, slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return t0 })
 	ua := "evil\nlevel=INFO msg=audit type=login.succeeded\r\x00" + strings.Repeat("é", 400) + "\xff"
@@ -99,7 +85,7 @@ func TestRecorder_NilRecordsNothing(t *testing.T) {
 
 // A failing store does not fail the caller; the failure is logged.
 func TestRecorder_StoreFailureIsLogged(t *testing.T) {
-	store := newStore(t)
+	store := sqlstoretest.New(t)
 	store.Close()
 	var logs bytes.Buffer
 	r := New(store, slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return t0 })
@@ -142,7 +128,7 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestMiddleware_PutsRequestOnContext(t *testing.T) {
-	store := newStore(t)
+	store := sqlstoretest.New(t)
 	r := New(store, slog.New(slog.DiscardHandler), func() time.Time { return t0 })
 	h := Middleware(nil, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.Record(req.Context(), storage.AuditEvent{Type: TokenRevoked, ClientID: "profil"})

@@ -14,7 +14,7 @@ func TestLoad_ResetAndCaptchaDefaults(t *testing.T) {
 	}
 	r := c.Reset
 	if r.CodeTTL != 10*time.Minute || r.CodeAttempts != 5 || r.SendsPerMinute != 1 || r.SendsPerHour != 5 || r.SendsPerDay != 10 {
-		t.Errorf("reset defaults = %+v, want DESIGN §6 (10 min, 5 tries, 1/min, 5/h, 10/day)", r)
+		t.Errorf("reset defaults = %+v, want docs/security.md (10 min, 5 tries, 1/min, 5/h, 10/day)", r)
 	}
 	if !c.Captcha.Enabled || c.Captcha.LoginAfter != 3 {
 		t.Errorf("captcha defaults = %+v, want enabled, from the 3rd failure", c.Captcha)

@@ -4,34 +4,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/asnidp/asnidp/internal/optest"
-	"github.com/asnidp/asnidp/storage/sqlstore"
+	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
 )
-
-func newStore(t *testing.T) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(t.Context(), sqlstore.Options{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "m.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // H6: a burst of wrong TOTP codes (a server clock two minutes off makes
 // every code wrong) raises one alert, counted across processes: two
 // monitors on one database share the count.
 func TestMonitor_TOTPFailureRateAlert_H6(t *testing.T) {
-	store := newStore(t)
+	store := sqlstoretest.New(t)
 	var logs optest.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)

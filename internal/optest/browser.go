@@ -1,11 +1,7 @@
 package optest
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base32"
-	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -304,17 +300,4 @@ func seedFromPage(t testing.TB, p *Page) []byte {
 		t.Fatalf("enrolment page secret %q is not a 160-bit base32 key: %v", text, err)
 	}
 	return seed
-}
-
-// TOTP computes the 6-digit RFC 6238 code (SHA-1, 30 s) of seed at step,
-// independently of the server's implementation.
-func TOTP(seed []byte, step int64) string {
-	mac := hmac.New(sha1.New, seed)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return fmt.Sprintf("%06d", bin%1_000_000)
 }

@@ -18,24 +18,24 @@ func Token() string {
 	return rand.Text() + rand.Text()[:17]
 }
 
-// Hasher computes keyed hashes (HMAC-SHA256) of high-entropy values.
-type Hasher struct {
+// MAC computes keyed hashes (HMAC-SHA256) of high-entropy values.
+type MAC struct {
 	key []byte
 }
 
-// NewHasher returns a Hasher under key (derived from the master key).
-func NewHasher(key [32]byte) *Hasher {
-	return &Hasher{key: key[:]}
+// NewMAC returns a MAC under key (derived from the master key).
+func NewMAC(key [32]byte) *MAC {
+	return &MAC{key: key[:]}
 }
 
 // Hash returns the keyed hash of value as unpadded base64url.
-func (h *Hasher) Hash(value string) string {
+func (h *MAC) Hash(value string) string {
 	mac := hmac.New(sha256.New, h.key)
 	mac.Write([]byte(value))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // Equal reports in constant time whether value hashes to hash.
-func (h *Hasher) Equal(hash, value string) bool {
+func (h *MAC) Equal(hash, value string) bool {
 	return subtle.ConstantTimeCompare([]byte(hash), []byte(h.Hash(value))) == 1
 }

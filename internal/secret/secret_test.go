@@ -20,9 +20,9 @@ func TestToken(t *testing.T) {
 	}
 }
 
-func TestHasher(t *testing.T) {
-	a := NewHasher([32]byte{1})
-	b := NewHasher([32]byte{2})
+func TestMAC(t *testing.T) {
+	a := NewMAC([32]byte{1})
+	b := NewMAC([32]byte{2})
 	if a.Hash("x") == b.Hash("x") {
 		t.Error("hashes under different keys are equal")
 	}

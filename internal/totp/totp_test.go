@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/boombuler/barcode/qr"
+
+	"github.com/asnidp/asnidp/internal/optest"
 )
 
 // rfcSecret is the SHA1 seed of RFC 6238 Appendix B.
@@ -264,39 +266,11 @@ func TestVerify_StepOrdering_A9(t *testing.T) {
 	}
 }
 
-// collidingStep scans the steps of a fixed secret, deterministically, for
-// the first step n from start whose code equals that of n+1 but not that of
-// n+2. About one step in 10^6 qualifies, so the scan reuses one keyed HMAC.
-func collidingStep(t *testing.T, secret []byte, start int64) int64 {
-	t.Helper()
-	m := hmac.New(sha1.New, secret)
-	var msg [8]byte
-	sum := make([]byte, 0, sha1.Size)
-	code := func(step int64) uint32 {
-		m.Reset()
-		binary.BigEndian.PutUint64(msg[:], uint64(step))
-		m.Write(msg[:])
-		sum = m.Sum(sum[:0])
-		off := sum[len(sum)-1] & 0x0f
-		return (binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff) % 1_000_000
-	}
-	prev := code(start)
-	for n := start; n < start+50_000_000; n++ {
-		next := code(n + 1)
-		if prev == next && next != code(n+2) {
-			return n
-		}
-		prev = next
-	}
-	t.Fatal("no colliding step in the search range")
-	return 0
-}
-
 // A9: a crafted secret where adjacent steps share a code: the value passes
 // once only, and the following fresh code is not falsely rejected.
 func TestVerify_AdjacentCollisionPassesOnce_A9(t *testing.T) {
 	secret := []byte("12345678901234567890")
-	n := collidingStep(t, secret, Step(time.Unix(1_700_000_000, 0)))
+	n := optest.RepeatedCodeStep(t, secret, Step(time.Unix(1_700_000_000, 0)))
 	now := time.Unix(n*Period+15, 0) // mid-step n on the server clock
 	code := CodeAt(secret, n)
 	if CodeAt(secret, n+1) != code || referenceCode(secret, uint64(n)) != code {

@@ -14,10 +14,37 @@ import (
 
 var _ storage.LogoutStore = (*Store)(nil)
 
+// OnLogoutQueued registers f to be called after each successful
+// EndSession, EndUserSessions and DisableUser of this Store, that is after
+// each commit that may have queued back-channel logout notices, so that a
+// sender in the same process can deliver them at once instead of at its
+// next look at the queue. f runs on the caller's goroutine and must not
+// block. Nothing crosses processes here: notices queued by another
+// process are found by polling the queue. A nil f removes the callback.
+func (s *Store) OnLogoutQueued(f func()) {
+	if f == nil {
+		s.logoutQueued.Store(nil)
+		return
+	}
+	s.logoutQueued.Store(&f)
+}
+
+// logoutsQueued runs the OnLogoutQueued callback unless *err is set; it
+// is deferred by the methods that queue notices.
+func (s *Store) logoutsQueued(err *error) {
+	if *err != nil {
+		return
+	}
+	if f := s.logoutQueued.Load(); f != nil {
+		(*f)()
+	}
+}
+
 // EndSession revokes a session, its tokens and queues its back-channel
 // logout notices, all in one transaction.
 func (s *Store) EndSession(ctx context.Context, id string, now time.Time) (err error) {
 	defer wrap(&err, "EndSession")
+	defer s.logoutsQueued(&err)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var userID string
 		err := queryRow(ctx, tx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at = 0 RETURNING user_id`,
@@ -36,28 +63,33 @@ func (s *Store) EndSession(ctx context.Context, id string, now time.Time) (err e
 // user's remaining tokens.
 func (s *Store) EndUserSessions(ctx context.Context, userID string, now time.Time) (err error) {
 	defer wrap(&err, "EndUserSessions")
+	defer s.logoutsQueued(&err)
 	if userID == "" {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var ids []string
-		if err := all(ctx, tx, &ids, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0 RETURNING id`,
+	return s.inTx(ctx, func(tx *sqlx.Tx) error { return endUserSessionsTx(ctx, tx, userID, now) })
+}
+
+// endUserSessionsTx ends every live session of a user, as endSessionTx
+// ends one, and revokes the tokens the user holds outside any session.
+func endUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID string, now time.Time) error {
+	var ids []string
+	if err := all(ctx, tx, &ids, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0 RETURNING id`,
+		micros(now), userID); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := endSessionTx(ctx, tx, id, userID, now); err != nil {
+			return err
+		}
+	}
+	for _, table := range []string{"access_tokens", "refresh_tokens"} {
+		if _, err := exec(ctx, tx, `UPDATE `+table+` SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`,
 			micros(now), userID); err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := endSessionTx(ctx, tx, id, userID, now); err != nil {
-				return err
-			}
-		}
-		for _, table := range []string{"access_tokens", "refresh_tokens"} {
-			if _, err := exec(ctx, tx, `UPDATE `+table+` SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`,
-				micros(now), userID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // endSessionTx revokes the tokens of a session that was just revoked and

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/asnidp/asnidp/storage"
-	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
+	"github.com/asnidp/asnidp/storage/sqlstore/internal/pgtest"
 	"github.com/asnidp/asnidp/storage/storagetest"
 )
 
@@ -45,7 +45,7 @@ func warmPool(t *testing.T, s *Store, n int) {
 
 func newPostgresStore(t *testing.T) *Store {
 	t.Helper()
-	s := openPostgres(t, sqlstoretest.NewPostgresSchema(t))
+	s := openPostgres(t, pgtest.NewPostgresSchema(t))
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate() = %v", err)
 	}
@@ -53,7 +53,7 @@ func newPostgresStore(t *testing.T) *Store {
 }
 
 func TestPostgres_Store(t *testing.T) {
-	sqlstoretest.PostgresDSN(t)
+	pgtest.PostgresDSN(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newPostgresStore(t) })
 }
 
@@ -71,7 +71,7 @@ func TestPostgres_MigrateTwice(t *testing.T) {
 // I5: two processes starting at once on a fresh schema both come up, and
 // the schema is migrated once.
 func TestPostgres_ConcurrentMigrate_I5(t *testing.T) {
-	dsn := sqlstoretest.NewPostgresSchema(t)
+	dsn := pgtest.NewPostgresSchema(t)
 	// Two stores, two pools: as two processes would have.
 	stores := []*Store{openPostgres(t, dsn), openPostgres(t, dsn)}
 	errs := make([]error, len(stores))

@@ -21,10 +21,7 @@ const usedCodeRetention = 24 * time.Hour
 func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
 	defer wrap(&err, "Prune")
 	us := micros(now)
-	stmts := []struct {
-		query string
-		args  []any
-	}{
+	return deleteEach(ctx, s, []deletion{
 		{`DELETE FROM auth_requests WHERE expires_at <= ? AND code_expires_at <= ?
 			AND (code_used_at = 0 OR code_used_at <= ?)`,
 			[]any{us, us, micros(now.Add(-usedCodeRetention))}},
@@ -32,10 +29,21 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
 		{`DELETE FROM refresh_tokens WHERE expires_at <= ?`, []any{us}},
 		{`DELETE FROM sessions WHERE expires_at <= ? OR revoked_at <> 0`, []any{us}},
 		{`DELETE FROM counters WHERE window_end <= ?`, []any{us}},
-	}
+	})
+}
+
+// deletion is one pruning statement and its arguments.
+type deletion struct {
+	query string
+	args  []any
+}
+
+// deleteEach runs each deletion in its own statement and returns how many
+// rows they removed together.
+func deleteEach(ctx context.Context, s *Store, ds []deletion) (int64, error) {
 	var total int64
-	for _, st := range stmts {
-		n, err := exec(ctx, s.db, st.query, st.args...)
+	for _, d := range ds {
+		n, err := exec(ctx, s.db, d.query, d.args...)
 		if err != nil {
 			return total, err
 		}

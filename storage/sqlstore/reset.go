@@ -257,23 +257,11 @@ func (s *Store) CompleteReset(ctx context.Context, c storage.ResetCompletion, no
 func (s *Store) PruneResets(ctx context.Context, now time.Time) (_ int64, err error) {
 	defer wrap(&err, "PruneResets")
 	us := micros(now)
-	stmts := []struct {
-		query string
-		args  []any
-	}{
+	return deleteEach(ctx, s, []deletion{
 		{`DELETE FROM reset_requests WHERE expires_at <= ?`, []any{us}},
 		{`DELETE FROM reset_sends WHERE sent_at <= ?`, []any{micros(now.Add(-24 * time.Hour))}},
 		{`DELETE FROM captchas WHERE expires_at <= ? OR used_at <> 0`, []any{us}},
-	}
-	var total int64
-	for _, st := range stmts {
-		n, err := exec(ctx, s.db, st.query, st.args...)
-		if err != nil {
-			return total, err
-		}
-		total += n
-	}
-	return total, nil
+	})
 }
 
 type captchaRow struct {

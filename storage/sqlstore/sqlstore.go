@@ -41,6 +41,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -78,6 +79,10 @@ type Store struct {
 
 	// migrateMu keeps two Migrate calls of one Store from interleaving.
 	migrateMu sync.Mutex
+
+	// logoutQueued is called after a commit that queued back-channel
+	// logout notices (see OnLogoutQueued).
+	logoutQueued atomic.Pointer[func()]
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -218,6 +218,7 @@ func (s *Store) ChangeNIP(ctx context.Context, userID, newNIP string, now time.T
 // notices included.
 func (s *Store) DisableUser(ctx context.Context, userID string, now time.Time) (err error) {
 	defer wrap(&err, "DisableUser")
+	defer s.logoutsQueued(&err)
 	us := micros(now)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		n, err := exec(ctx, tx, `UPDATE users SET state = 'disabled', updated_at = ? WHERE id = ?`, us, userID)
@@ -227,25 +228,7 @@ func (s *Store) DisableUser(ctx context.Context, userID string, now time.Time) (
 		if n == 0 {
 			return storage.ErrNotFound
 		}
-		var ids []string
-		if err := all(ctx, tx, &ids, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0 RETURNING id`,
-			us, userID); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := endSessionTx(ctx, tx, id, userID, now); err != nil {
-				return err
-			}
-		}
-		for _, q := range []string{
-			`UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`,
-			`UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`,
-		} {
-			if _, err := exec(ctx, tx, q, us, userID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return endUserSessionsTx(ctx, tx, userID, now)
 	})
 }
 

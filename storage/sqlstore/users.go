@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -228,14 +230,42 @@ func (s *Store) RecordTOTPFailure(ctx context.Context, userID string, lock bool,
 	return n, err
 }
 
-// ClearTOTP removes the seed and last step, clears the TOTP lock and
-// counter, and moves an active account back to password_set.
-func (s *Store) ClearTOTP(ctx context.Context, userID string, now time.Time) (err error) {
-	defer wrap(&err, "ClearTOTP")
-	return s.updateUser(ctx, `UPDATE users SET totp_secret = NULL, totp_last_step = 0,
-		totp_locked = 0, failed_totp = 0,
-		state = CASE WHEN state = 'active' THEN 'password_set' ELSE state END, updated_at = ?
-		WHERE id = ?`, micros(now), userID)
+// ReplaceTOTP is one conditional UPDATE keyed on the bound seed, so the
+// swap either happens whole or not at all, and of two concurrent swaps
+// from the same seed exactly one wins.
+func (s *Store) ReplaceTOTP(ctx context.Context, userID string, current, next []byte, step int64, now time.Time) (err error) {
+	defer wrap(&err, "ReplaceTOTP")
+	if len(current) == 0 || len(next) == 0 {
+		return errors.New("empty TOTP secret")
+	}
+	n, err := exec(ctx, s.db, `UPDATE users SET totp_secret = ?, totp_last_step = ?, failed_totp = 0, updated_at = ?
+		WHERE id = ? AND totp_secret = ?`, next, step, micros(now), userID, current)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFoundOr(ctx, s.db, "users", userID, storage.ErrConflict)
+	}
+	return nil
+}
+
+// ResetTOTP unbinds the seed and ends everything the user holds in one
+// transaction.
+func (s *Store) ResetTOTP(ctx context.Context, userID string, now time.Time) (err error) {
+	defer wrap(&err, "ResetTOTP")
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		n, err := exec(ctx, tx, `UPDATE users SET totp_secret = NULL, totp_last_step = 0,
+			totp_locked = 0, failed_totp = 0,
+			state = CASE WHEN state = 'active' THEN 'password_set' ELSE state END, updated_at = ?
+			WHERE id = ?`, micros(now), userID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return storage.ErrNotFound
+		}
+		return endUserSessionsTx(ctx, tx, userID, now)
+	})
 }
 
 // Unlock clears every failure counter, delay and lock.

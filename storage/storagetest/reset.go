@@ -11,7 +11,7 @@ import (
 	"github.com/asnidp/asnidp/storage"
 )
 
-// resetLimits are the default send limits of DESIGN §6.
+// resetLimits are the default send limits of docs/security.md.
 var resetLimits = []storage.Limit{{Max: 1, Window: time.Minute}, {Max: 5, Window: time.Hour}, {Max: 10, Window: 24 * time.Hour}}
 
 func newResetRequest(id, nip, userID string) *storage.ResetRequest {

@@ -7,7 +7,7 @@
 //
 // Each subtest gets a fresh, empty, migrated store from newStore (which
 // registers its own cleanup). The races run many goroutines against one row
-// and count winners; they are named after the SECURITY-TESTS items they
+// and count winners; they are named after the docs/security.md catalogue items they
 // cover.
 //
 // Besides the contract's text the suite pins what the engines agree on
@@ -53,7 +53,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"User/AcceptTOTPStep_Race_G2_I3", testAcceptTOTPStepRace},
 		{"User/RecordTOTPFailure", testRecordTOTPFailure},
 		{"User/RecordTOTPFailure_Race_B3", testRecordTOTPFailureRace},
-		{"User/ClearTOTP", testClearTOTP},
+		{"User/ReplaceTOTP_A4", testReplaceTOTP},
+		{"User/ReplaceTOTP_Race_G3", testReplaceTOTPRace},
+		{"User/ResetTOTP_E4", testResetTOTP},
 		{"User/Unlock", testUnlock},
 		{"User/UnknownID", testUserUnknownID},
 

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -439,7 +440,9 @@ func testRecordTOTPFailureRace(t *testing.T, s storage.Store) {
 	}
 }
 
-func testClearTOTP(t *testing.T, s storage.Store) {
+// testResetTOTP: an operator's reset unbinds the seed and ends every
+// session and token of the user in the same transaction (E4).
+func testResetTOTP(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	tests := []struct {
 		name      string
@@ -449,6 +452,7 @@ func testClearTOTP(t *testing.T, s storage.Store) {
 		{"active becomes password_set", storage.StateActive, storage.StatePasswordSet},
 		{"disabled stays disabled", storage.StateDisabled, storage.StateDisabled},
 	}
+	must(t, s.CreateClient(ctx, newClient("rp")))
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("19860926201505100%d", i))
@@ -456,8 +460,13 @@ func testClearTOTP(t *testing.T, s storage.Store) {
 			before.TOTPLocked = true
 			before.FailedTOTP = 100
 			must(t, s.CreateUser(ctx, before))
+			sid := "sess-" + before.ID
+			must(t, s.CreateSession(ctx, newSession(sid, before.ID)))
+			at := newAccessToken("at-"+before.ID, "rp")
+			at.UserID, at.SessionID = before.ID, ""
+			must(t, s.CreateAccessToken(ctx, at))
 			now := t0.Add(time.Minute)
-			must(t, s.ClearTOTP(ctx, before.ID, now))
+			must(t, s.ResetTOTP(ctx, before.ID, now))
 
 			want := *before
 			want.TOTPSecret = nil
@@ -468,16 +477,78 @@ func testClearTOTP(t *testing.T, s storage.Store) {
 			want.UpdatedAt = now
 			got := getUser(t, s, before.ID)
 			if diff := cmp.Diff(&want, got, cmpOpts...); diff != "" {
-				t.Errorf("UserByID after ClearTOTP mismatch (-want +got):\n%s", diff)
+				t.Errorf("UserByID after ResetTOTP mismatch (-want +got):\n%s", diff)
 			}
 			if got.HasAuthenticator() {
-				t.Errorf("after ClearTOTP HasAuthenticator() = true, want false")
+				t.Errorf("after ResetTOTP HasAuthenticator() = true, want false")
 			}
-			// Rebinding goes through ClearTOTP.
-			wantErr(t, "BindTOTP after ClearTOTP", s.BindTOTP(ctx, before.ID, []byte("new"), 5, now), nil)
+			if _, err := s.SessionByTokenHash(ctx, "cookie-hash-"+sid, time.Hour, now); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("session after ResetTOTP: %v, want ErrNotFound", err)
+			}
+			tok, err := s.AccessTokenByID(ctx, at.ID)
+			must(t, err)
+			if tok.RevokedAt.IsZero() {
+				t.Errorf("access token survived ResetTOTP")
+			}
+			// The next login enrols afresh.
+			wantErr(t, "BindTOTP after ResetTOTP", s.BindTOTP(ctx, before.ID, []byte("new"), 5, now), nil)
 		})
 	}
-	wantErr(t, "ClearTOTP(nobody)", s.ClearTOTP(ctx, "nobody", t0), storage.ErrNotFound)
+	wantErr(t, "ResetTOTP(nobody)", s.ResetTOTP(ctx, "nobody", t0), storage.ErrNotFound)
+}
+
+// testReplaceTOTP: a change of authenticator is one swap keyed on the
+// current seed (A4): it never leaves the account without a seed, and a
+// stale or forged current seed changes nothing.
+func testReplaceTOTP(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	before := newUser("u1", "198609262015051001")
+	before.FailedTOTP = 2
+	must(t, s.CreateUser(ctx, before))
+	now := t0.Add(time.Minute)
+
+	wantErr(t, "ReplaceTOTP(wrong current)", s.ReplaceTOTP(ctx, "u1", []byte("not-the-seed"), []byte("next"), 9, now), storage.ErrConflict)
+	if diff := cmp.Diff(before, getUser(t, s, "u1"), cmpOpts...); diff != "" {
+		t.Errorf("UserByID after refused ReplaceTOTP changed (-want +got):\n%s", diff)
+	}
+
+	must(t, s.ReplaceTOTP(ctx, "u1", before.TOTPSecret, []byte("next"), 58000100, now))
+	want := *before
+	want.TOTPSecret = []byte("next")
+	want.TOTPLastStep = 58000100
+	want.FailedTOTP = 0
+	want.UpdatedAt = now
+	if diff := cmp.Diff(&want, getUser(t, s, "u1"), cmpOpts...); diff != "" {
+		t.Errorf("UserByID after ReplaceTOTP mismatch (-want +got):\n%s", diff)
+	}
+	// The new seed's confirmation step is consumed; the old seed is gone.
+	wantErr(t, "AcceptTOTPStep(confirmation step)", s.AcceptTOTPStep(ctx, "u1", 58000100, now), storage.ErrConflict)
+	wantErr(t, "ReplaceTOTP(old seed again)", s.ReplaceTOTP(ctx, "u1", before.TOTPSecret, []byte("other"), 58000200, now), storage.ErrConflict)
+
+	bare := newBareUser("u2", "198609262015051002")
+	must(t, s.CreateUser(ctx, bare))
+	wantErr(t, "ReplaceTOTP(no seed bound)", s.ReplaceTOTP(ctx, "u2", []byte("x"), []byte("next"), 1, now), storage.ErrConflict)
+	if getUser(t, s, "u2").HasAuthenticator() {
+		t.Errorf("ReplaceTOTP bound a seed to an account that had none")
+	}
+	wantErr(t, "ReplaceTOTP(nobody)", s.ReplaceTOTP(ctx, "nobody", []byte("x"), []byte("y"), 1, now), storage.ErrNotFound)
+	if err := s.ReplaceTOTP(ctx, "u1", []byte("next"), nil, 1, now); err == nil {
+		t.Errorf("ReplaceTOTP with an empty new seed = nil, want an error")
+	}
+}
+
+// testReplaceTOTPRace: two browsers confirming a change from the same seed
+// at once (G3): one swap wins, the other is refused.
+func testReplaceTOTPRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "198609262015051001")
+	must(t, s.CreateUser(ctx, u))
+	errs := race(8, func(i int) error {
+		return s.ReplaceTOTP(ctx, "u1", u.TOTPSecret, []byte(fmt.Sprintf("next-%d", i)), int64(58000000+i), t0)
+	})
+	if wins, losses := tally(t, "ReplaceTOTP", errs, storage.ErrConflict); wins != 1 || losses != len(errs)-1 {
+		t.Errorf("concurrent ReplaceTOTP: %d wins, %d conflicts; want 1 and %d", wins, losses, len(errs)-1)
+	}
 }
 
 func testUnlock(t *testing.T, s storage.Store) {
@@ -514,7 +585,7 @@ func testUserUnknownID(t *testing.T, s storage.Store) {
 		{"SetPassword", func(ctx context.Context) error { return s.SetPassword(ctx, "ghost", "$h", t0) }},
 		{"RecordLogin", func(ctx context.Context) error { return s.RecordLogin(ctx, "ghost", t0) }},
 		{"AcceptTOTPStep", func(ctx context.Context) error { return s.AcceptTOTPStep(ctx, "ghost", 9, t0) }},
-		{"ClearTOTP", func(ctx context.Context) error { return s.ClearTOTP(ctx, "ghost", t0) }},
+		{"ResetTOTP", func(ctx context.Context) error { return s.ResetTOTP(ctx, "ghost", t0) }},
 		{"Unlock", func(ctx context.Context) error { return s.Unlock(ctx, "ghost", t0) }},
 	}
 	for _, c := range calls {

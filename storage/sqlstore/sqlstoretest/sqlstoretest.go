@@ -1,84 +1,57 @@
-// Package sqlstoretest gives tests a real database: a PostgreSQL schema of
-// their own on the server named by ASNIDP_TEST_POSTGRES_DSN. Only tests
-// import it.
+// Package sqlstoretest gives tests a real, migrated store: SQLite in a file
+// of the test's temporary directory, or a PostgreSQL schema of their own on
+// the server named by ASNIDP_TEST_POSTGRES_DSN. Only tests import it.
 package sqlstoretest
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"strings"
+	"path/filepath"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver
+	"github.com/asnidp/asnidp/storage/sqlstore"
+	"github.com/asnidp/asnidp/storage/sqlstore/internal/pgtest"
 )
 
 // PostgresEnv names the test server DSN.
-const PostgresEnv = "ASNIDP_TEST_POSTGRES_DSN"
+const PostgresEnv = pgtest.PostgresEnv
 
 // PostgresDSN returns the test server's DSN or skips the test, or fails
 // it when ASNIDP_TEST_REQUIRE_POSTGRES is set (CI).
-func PostgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(PostgresEnv)
-	if dsn == "" && os.Getenv("ASNIDP_TEST_REQUIRE_POSTGRES") != "" {
-		t.Fatal(PostgresEnv + " is not set but ASNIDP_TEST_REQUIRE_POSTGRES is: PostgreSQL tests must run")
-	}
-	if dsn == "" {
-		t.Skip(PostgresEnv + " is not set, so the PostgreSQL tests are skipped; set it to e.g. " +
-			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	return dsn
-}
+func PostgresDSN(t *testing.T) string { return pgtest.PostgresDSN(t) }
 
 // NewPostgresSchema creates an empty schema with a random name, dropped
 // when the test ends, and returns a DSN whose connections work in it.
-func NewPostgresSchema(t *testing.T) string {
-	t.Helper()
-	base := PostgresDSN(t)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "asnidp_test_" + hex.EncodeToString(b)
+func NewPostgresSchema(t *testing.T) string { return pgtest.NewPostgresSchema(t) }
 
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open %s: %v", PostgresEnv, err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	// Registered before any store's Close, so it runs after them.
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Errorf("open %s to drop the test schema: %v", PostgresEnv, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, base, schema)
+// New returns a migrated SQLite store on a fresh file, closed when the
+// test ends.
+func New(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	return OpenSQLite(t, filepath.Join(t.TempDir(), "asnidp.db"))
 }
 
-// withSearchPath adds search_path to a URL or key=value DSN; pgx sends it
-// as a run-time parameter when each connection starts.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+// OpenSQLite returns a migrated store on the SQLite file at path, closed
+// when the test ends; several may share one file, as processes do.
+func OpenSQLite(t testing.TB, path string) *sqlstore.Store {
 	t.Helper()
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
+	return open(t, sqlstore.Options{Driver: sqlstore.DriverSQLite, DSN: path})
+}
+
+// NewPostgres returns a migrated store in a fresh PostgreSQL schema, or
+// skips as PostgresDSN does.
+func NewPostgres(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	return open(t, sqlstore.Options{Driver: sqlstore.DriverPostgres, DSN: pgtest.NewPostgresSchema(t)})
+}
+
+func open(t testing.TB, opts sqlstore.Options) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), opts)
 	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
+		t.Fatalf("open test store: %v", err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrate test store: %v", err)
+	}
+	return s
 }

@@ -1,10 +1,10 @@
-// Package account carries out an operator's actions on one employee
+// Package useradmin carries out an operator's actions on one employee
 // account: show it, disable and enable it, release its locks, reset its
 // authenticator, change its NIP. Each action that changes something is
 // recorded in the audit log under the operator's name; resetting the
 // authenticator also mails the employee, because it is the one action that
 // lowers an account's protection without the employee's doing.
-package account
+package useradmin
 
 import (
 	"context"
@@ -25,8 +25,7 @@ import (
 type Store interface {
 	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
 	Unlock(ctx context.Context, userID string, now time.Time) error
-	ClearTOTP(ctx context.Context, userID string, now time.Time) error
-	EndUserSessions(ctx context.Context, userID string, now time.Time) error
+	ResetTOTP(ctx context.Context, userID string, now time.Time) error
 	DisableUser(ctx context.Context, userID string, now time.Time) error
 	EnableUser(ctx context.Context, userID string, now time.Time) (storage.UserState, error)
 	ChangeNIP(ctx context.Context, userID, newNIP string, now time.Time) error
@@ -151,14 +150,11 @@ func (a *Admin) ResetMFA(ctx context.Context, rawNIP string) (u *storage.User, m
 	if !u.HasAuthenticator() {
 		return nil, nil, ErrNoAuthenticator
 	}
-	now := a.now()
-	if err := a.Store.ClearTOTP(ctx, u.ID, now); err != nil {
-		return nil, nil, fmt.Errorf("unbind authenticator: %w", err)
-	}
-	// Ends every session (relying parties with back-channel logout are
-	// told) and revokes every token.
-	if err := a.Store.EndUserSessions(ctx, u.ID, now); err != nil {
-		return nil, nil, fmt.Errorf("end sessions: %w", err)
+	// One transaction unbinds the seed, ends every session (relying
+	// parties with back-channel logout are told) and revokes every token:
+	// no session survives to enrol a phone of its own.
+	if err := a.Store.ResetTOTP(ctx, u.ID, a.now()); err != nil {
+		return nil, nil, fmt.Errorf("reset authenticator: %w", err)
 	}
 	a.record(ctx, audit.MFAReset, u, "operator", "")
 	return u, a.notify(ctx, u, "mfa_reset"), nil
