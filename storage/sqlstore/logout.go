@@ -15,7 +15,7 @@ import (
 var _ storage.LogoutStore = (*Store)(nil)
 
 // OnLogoutQueued registers f to be called after each successful
-// EndSession, EndUserSessions and DisableUser of this Store, that is after
+// EndSession, EndUserSessions, DisableUser and ResetTOTP of this Store, that is after
 // each commit that may have queued back-channel logout notices, so that a
 // sender in the same process can deliver them at once instead of at its
 // next look at the queue. f runs on the caller's goroutine and must not

@@ -253,6 +253,7 @@ func (s *Store) ReplaceTOTP(ctx context.Context, userID string, current, next []
 // transaction.
 func (s *Store) ResetTOTP(ctx context.Context, userID string, now time.Time) (err error) {
 	defer wrap(&err, "ResetTOTP")
+	defer s.logoutsQueued(&err)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		n, err := exec(ctx, tx, `UPDATE users SET totp_secret = NULL, totp_last_step = 0,
 			totp_locked = 0, failed_totp = 0,
