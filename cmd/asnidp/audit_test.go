@@ -12,6 +12,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/asnidp/asnidp/internal/audit"
 )
 
 // auditRow is one line of `asnidp audit --format json`.
@@ -232,5 +234,39 @@ func TestAudit_E6_JourneyRowsAndNoSecrets(t *testing.T) {
 	}
 	if !strings.Contains(o.logs.String(), "msg=audit type=mfa.enrolled") {
 		t.Error("audit events are not in the server log")
+	}
+}
+
+// An unknown --type would match nothing and print an empty log, which
+// reads as "no such events"; it is refused with the valid families and
+// types instead. Every defined family and type is accepted.
+func TestAudit_UnknownTypeRefused(t *testing.T) {
+	o := startOP(t)
+	o.addUser(false) // a user.created row, so an empty answer means something
+	for _, bad := range []string{"logn", "mfa.rest", "user.", "User"} {
+		out, err := o.cli("", "audit", "--type", bad)
+		if err == nil {
+			t.Errorf("audit --type %s = nil error, printed %q; want a refusal", bad, out)
+			continue
+		}
+		msg := err.Error()
+		for _, want := range []string{`--type: unknown event type or family "` + bad + `"`,
+			"families: client, key, login, mfa, password, reset, session, token, user;",
+			"types: client.created, client.removed, key.rotated,", "user.created"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("audit --type %s error = %q, want it to contain %q", bad, msg, want)
+			}
+		}
+		if out != "" {
+			t.Errorf("audit --type %s printed %q alongside the error", bad, out)
+		}
+	}
+	for _, good := range append(audit.Families(), audit.Types()...) {
+		if _, err := o.cli("", "audit", "--type", good); err != nil {
+			t.Errorf("audit --type %s = %v, want it accepted", good, err)
+		}
+	}
+	if rows, _ := auditRows(t, o, "--type", "user"); len(rows) != 1 || rows[0]["type"] != audit.UserCreated {
+		t.Errorf("audit --type user = %v, want the one user.created row", rows)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/nip"
 	"github.com/asnidp/asnidp/storage"
 )
@@ -25,10 +26,15 @@ func auditCommand(e *env) *cobra.Command {
 		Short: "Query the audit log of security events",
 		Long: `Print audit events, oldest first. --nip selects one employee (events under an earlier NIP
 are found through the unchanged sub); --since takes a duration such as 90m, 24h or 7d;
---type takes an event type (login.password) or a family (login, mfa, reset, token, user).`,
+--type takes an event type (login.password) or a family (` + strings.Join(audit.Families(), ", ") + `).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := storage.AuditFilter{Type: typ, Limit: limit}
+			if typ != "" {
+				if err := audit.CheckFilter(typ); err != nil {
+					return fmt.Errorf("--type: %w", err)
+				}
+			}
 			if nipFlag != "" {
 				canonical, err := nip.Normalize(nipFlag)
 				if err != nil {

@@ -20,53 +20,6 @@ import (
 	"github.com/asnidp/asnidp/storage"
 )
 
-// Event types. A type is "family.event"; `asnidp audit --type family`
-// selects a whole family.
-const (
-	// LoginPassword is the password step; Reason says why it failed.
-	LoginPassword = "login.password"
-	// LoginDelayed: a failure started or extended the progressive delay.
-	LoginDelayed = "login.delayed"
-	// LoginLocked: the failure cap was reached; only a reset releases it.
-	LoginLocked = "login.locked"
-	// LoginSucceeded: both factors done, an SSO session started.
-	LoginSucceeded = "login.succeeded"
-
-	MFAEnrolled    = "mfa.enrolled"
-	MFAEnrolFailed = "mfa.enrol_failed"
-	MFAVerified    = "mfa.verified"
-	MFAFailed      = "mfa.failed"
-	MFALocked      = "mfa.locked"
-	// MFAReset: an operator unbound the authenticator.
-	MFAReset = "mfa.reset"
-
-	// The password reset (account activation) flow.
-	ResetRequested = "reset.requested"
-	ResetCodeSent  = "reset.code_sent"
-	ResetCompleted = "reset.completed"
-	// PasswordChanged: a new password was stored (reset or operator).
-	PasswordChanged = "password.changed"
-
-	SessionEnded   = "session.ended"
-	TokenIssued    = "token.issued"
-	TokenRefreshed = "token.refreshed"
-	TokenRevoked   = "token.revoked"
-	// TokenReuse: a redeemed code or rotated refresh token came back; what
-	// it had issued was revoked.
-	TokenReuse = "token.reuse_detected"
-
-	// Operator actions on accounts, clients and keys.
-	UserCreated    = "user.created"
-	UserImported   = "user.imported"
-	UserDisabled   = "user.disabled"
-	UserEnabled    = "user.enabled"
-	UserUnlocked   = "user.unlocked"
-	UserNIPChanged = "user.nip_changed"
-	ClientCreated  = "client.created"
-	ClientRemoved  = "client.removed"
-	KeyRotated     = "key.rotated"
-)
-
 // Outcomes, as stored.
 const (
 	Success = storage.OutcomeSuccess
