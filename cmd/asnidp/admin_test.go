@@ -246,6 +246,23 @@ func TestAdmin_ImportAndReport(t *testing.T) {
 		t.Errorf("second import printed %q, want nothing changed", out)
 	}
 
+	// A misspelt agency has no accounts: the leaver run is refused, dry run
+	// or not, and changes nothing, not even the row the file changes.
+	moved := write("bkn-moved.csv", "nip,nama,email,instansi,unit_kerja\n"+a+",Ani,ani@example.go.id,BKN,Biro Keuangan\n")
+	for _, dryRun := range []bool{true, false} {
+		args := []string{"user", "import", moved, "--disable-missing", "--instansi", "BNK"}
+		if dryRun {
+			args = append(args, "--dry-run")
+		}
+		out, err := o.cli("", args...)
+		if err == nil || !strings.Contains(err.Error(), `no account has this instansi "BNK"`) || out != "" {
+			t.Errorf("asnidp %s = %q, %v; want a refusal naming BNK and no output", strings.Join(args, " "), out, err)
+		}
+	}
+	if out := o.mustCLI("", "user", "import", csv, "--dry-run"); !strings.HasSuffix(out, "would create 0, update 0, leave 3 unchanged, disable 0 (dry run: nothing written)\n") {
+		t.Errorf("after the refused run, the first file is no longer all unchanged:\n%s", out)
+	}
+
 	// Bayu left BKN: the BKN file no longer lists him.
 	bkn := write("bkn.jsonl", `{"nip":"`+a+`","nama":"Ani","email":"ani@example.go.id","instansi":"BKN"}`+"\n")
 	dry = o.mustCLI("", "user", "import", bkn, "--dry-run", "--disable-missing", "--instansi", "BKN")

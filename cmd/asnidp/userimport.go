@@ -30,7 +30,8 @@ func userImportCommand(e *env) *cobra.Command {
 jabatan, jenis_pegawai. Every row is validated first; one bad row stops the import. Accounts
 are upserted by NIP; passwords and authenticators are never touched, and importing the same
 file again changes nothing. --disable-missing --instansi X also disables the accounts of
-agency X that the file no longer lists (leavers), with their sessions and tokens.`,
+agency X that the file no longer lists (leavers), with their sessions and tokens; it refuses an
+agency that no account has (a misspelt X) and a file that lists nobody of X.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if disableMissing != (instansi != "") {

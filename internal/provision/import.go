@@ -85,10 +85,15 @@ type Plan struct {
 	ListedDisabled []Change
 }
 
-// ErrNoAgencyRows refuses a leaver run whose file lists nobody in the
-// agency: that is a wrong file or a misspelt agency, not an agency whose
-// every employee left.
-var ErrNoAgencyRows = errors.New("the file lists nobody in this instansi")
+// Refusals of a leaver run (--disable-missing), each the mark of a wrong
+// file or a misspelt agency rather than of an agency whose every employee
+// left.
+var (
+	// ErrUnknownAgency: no account at all, in any state, has the agency.
+	ErrUnknownAgency = errors.New("no account has this instansi")
+	// ErrNoAgencyRows: the file lists nobody in the agency.
+	ErrNoAgencyRows = errors.New("the file lists nobody in this instansi")
+)
 
 // Plan compares f with the stored accounts. With disableMissingOf set, the
 // accounts of that agency (instansi) that are not disabled and whose NIP
@@ -154,13 +159,13 @@ func (im *Importer) planLeavers(ctx context.Context, p *Plan, nips []string, inA
 	for _, n := range nips {
 		listed[n] = true
 	}
-	live := storage.UserFilter{
-		Instansi: p.Instansi,
-		States:   []storage.UserState{storage.StateProvisioned, storage.StatePasswordSet, storage.StateActive},
-	}
-	total := 0
-	err := im.Store.ForEachUser(ctx, live, func(u *storage.User) error {
+	total, live := 0, 0
+	err := im.Store.ForEachUser(ctx, storage.UserFilter{Instansi: p.Instansi}, func(u *storage.User) error {
 		total++
+		if u.State == storage.StateDisabled {
+			return nil
+		}
+		live++
 		if !listed[u.NIP] {
 			p.Disable = append(p.Disable, Change{NIP: u.NIP, Name: u.Name, UserID: u.ID, State: u.State})
 		}
@@ -169,8 +174,12 @@ func (im *Importer) planLeavers(ctx context.Context, p *Plan, nips []string, inA
 	if err != nil {
 		return fmt.Errorf("list accounts of instansi %q: %w", p.Instansi, err)
 	}
-	if inAgency == 0 && total > 0 {
-		return fmt.Errorf("%w %q; refusing to disable all %d of its accounts (check the spelling of --instansi)", ErrNoAgencyRows, p.Instansi, total)
+	if total == 0 {
+		return fmt.Errorf("%w %q, so there is nothing to disable: check the spelling of --instansi "+
+			"(the first import of an agency goes without --disable-missing)", ErrUnknownAgency, p.Instansi)
+	}
+	if inAgency == 0 && live > 0 {
+		return fmt.Errorf("%w %q; refusing to disable all %d of its accounts (check the spelling of --instansi)", ErrNoAgencyRows, p.Instansi, live)
 	}
 	return nil
 }

@@ -316,9 +316,49 @@ func TestImport_DisableMissingRefusesForeignFile(t *testing.T) {
 	if !errors.Is(err, ErrNoAgencyRows) {
 		t.Errorf("Plan with a file listing nobody of BKN = %v, want ErrNoAgencyRows", err)
 	}
-	_, err = im.Plan(t.Context(), f, "Kota Bandung") // the agency has no accounts yet: fine
-	if err != nil {
-		t.Errorf("Plan for an agency without accounts = %v, want nil", err)
+}
+
+// An agency no account has is a misspelt --instansi (or one not imported
+// yet): a leaver run for it is refused, dry run or not, whatever the file
+// lists, and nothing is written.
+func TestImport_DisableMissingRefusesUnknownAgency(t *testing.T) {
+	s := newStore(t)
+	im := testImporter(s)
+	body := csvOf(
+		siti+"|Siti Aminah|siti@example.go.id|BKN|Biro SDM|Analis SDM",
+		rina+"|Rina|rina@example.go.id|BKN|Biro Umum|Guru",
+	)
+	importFile(t, im, body, "", false)
+	before := dump(t, s)
+	eventsBefore, _ := s.AuditEvents(t.Context(), storage.AuditFilter{})
+
+	changed := csvOf(
+		siti+"|Siti Aminah|siti@example.go.id|BKN|Biro Keuangan|Analis SDM",
+		joko+"|Joko|joko@example.go.id|Kota Bandung|Dinas Pendidikan|Guru",
+	)
+	for _, agency := range []string{"BNK", "bkn", "Kota Bandung"} {
+		_, err := im.Plan(t.Context(), parseString(t, CSV, changed), agency)
+		if !errors.Is(err, ErrUnknownAgency) || !strings.Contains(err.Error(), `instansi "`+agency+`"`) {
+			t.Errorf("Plan(--instansi %q) = %v, want ErrUnknownAgency naming the agency", agency, err)
+		}
+	}
+	if diff := cmp.Diff(before, dump(t, s)); diff != "" {
+		t.Errorf("a refused leaver run changed the accounts (-before +after):\n%s", diff)
+	}
+	eventsAfter, _ := s.AuditEvents(t.Context(), storage.AuditFilter{})
+	if len(eventsAfter) != len(eventsBefore) {
+		t.Errorf("a refused leaver run wrote %d audit events", len(eventsAfter)-len(eventsBefore))
+	}
+	// An agency whose every account is disabled is known: nothing is left
+	// to disable, and the run goes ahead.
+	for _, u := range dump(t, s) {
+		if err := s.DisableUser(t.Context(), u.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := importFile(t, im, csvOf(joko+"|Joko|joko@example.go.id|BKN|Biro SDM|Guru"), "BKN", false)
+	if p.Summary(true) != "created 1, updated 0, unchanged 0, disabled 0" {
+		t.Errorf("leaver run for an agency of disabled accounts: Summary = %q", p.Summary(true))
 	}
 }
 
