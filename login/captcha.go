@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -37,10 +38,17 @@ const (
 
 // captchaView is what a form shows of a challenge.
 type captchaView struct {
-	ID       string
-	Image    template.URL
-	AudioURL string
+	ID            string
+	Image         template.URL
+	Width, Height int
+	AudioURL      string
+	// NewURL reloads the form's page with another picture, keeping the
+	// NIP typed so far; this challenge is then used up.
+	NewURL string
 }
+
+// captchaPages are the pages whose forms carry a challenge, by action.
+var captchaPages = map[string]string{actionReset: "/login/reset", actionLogin: "/login/"}
 
 // captchaBinding ties a challenge to the browser it was shown to: the
 // hash of that browser's CSRF cookie, which another browser does not hold.
@@ -49,8 +57,10 @@ func (h *Handler) captchaBinding(c echo.Context) string {
 }
 
 // newCaptcha stores a fresh challenge for action and returns what the
-// form shows: the image inline and a link to the spoken version.
-func (h *Handler) newCaptcha(c echo.Context, action string) (*captchaView, error) {
+// form shows: the image inline, a link to the spoken version and one to
+// another picture. id is the form's auth request ("" for none) and nip
+// what was typed in it.
+func (h *Handler) newCaptcha(c echo.Context, action, id, nip string) (*captchaView, error) {
 	now := h.now()
 	ch := &storage.Captcha{
 		ID:          secret.Token(),
@@ -67,11 +77,45 @@ func (h *Handler) newCaptcha(c echo.Context, action string) (*captchaView, error
 	if err != nil {
 		return nil, err
 	}
+	again := url.Values{"captcha_old": {ch.ID}}
+	if id != "" {
+		again.Set("id", id)
+	}
+	if nip != "" {
+		again.Set("nip", nip)
+	}
 	return &captchaView{
 		ID:       ch.ID,
 		Image:    template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		Width:    captcha.Width,
+		Height:   captcha.Height,
 		AudioURL: "/login/captcha/audio?c=" + ch.ID,
+		NewURL:   captchaPages[action] + "?" + again.Encode(),
 	}, nil
+}
+
+// discardCaptcha uses up the challenge a "new picture" link names, so
+// its answer no longer counts, when it was shown to this browser.
+func (h *Handler) discardCaptcha(c echo.Context) error {
+	id := c.QueryParam("captcha_old")
+	if id == "" || len(id) > 64 {
+		return nil
+	}
+	ctx := c.Request().Context()
+	ch, err := h.store.CaptchaByID(ctx, id, h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, "error.unavailable", fmt.Errorf("look up captcha: %w", err))
+	}
+	if !h.hash.Equal(ch.BindingHash, "captcha:"+csrfToken(c)) {
+		return nil
+	}
+	if _, err := h.store.UseCaptcha(ctx, id, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fail(http.StatusServiceUnavailable, "error.unavailable", fmt.Errorf("use captcha: %w", err))
+	}
+	return nil
 }
 
 // solveCaptcha checks the challenge the form names against the answer it
@@ -133,12 +177,12 @@ func (h *Handler) loginCaptchaNeeded(ctx context.Context, canonical, ip string) 
 
 // loginCaptcha returns a challenge for the login page when a login for
 // canonical from this client needs one, else nil.
-func (h *Handler) loginCaptcha(c echo.Context, canonical string) (*captchaView, error) {
+func (h *Handler) loginCaptcha(c echo.Context, id, canonical string) (*captchaView, error) {
 	need, err := h.loginCaptchaNeeded(c.Request().Context(), canonical, c.RealIP())
 	if err != nil || !need {
 		return nil, err
 	}
-	return h.newCaptcha(c, actionLogin)
+	return h.newCaptcha(c, actionLogin, id, canonical)
 }
 
 // checkLoginCaptcha enforces the login captcha before the password is
@@ -161,7 +205,7 @@ func (h *Handler) checkLoginCaptcha(c echo.Context, canonical string, p *loginVi
 		// known): say what is new rather than what is wrong.
 		p.Error = "captcha.required"
 	}
-	if p.Captcha, err = h.newCaptcha(c, actionLogin); err != nil {
+	if p.Captcha, err = h.newCaptcha(c, actionLogin, p.ID, canonical); err != nil {
 		return false, err
 	}
 	return false, nil

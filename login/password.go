@@ -72,7 +72,16 @@ func (h *Handler) showLogin(c echo.Context) error {
 	if len(p.NIP) > 40 {
 		p.NIP = ""
 	}
-	if p.Captcha, err = h.loginCaptcha(c, ""); err != nil {
+	if err := h.discardCaptcha(c); err != nil {
+		return err
+	}
+	// A "new picture" link brings the NIP typed so far: the captcha an
+	// account's failures ask for is shown again.
+	canonical := ""
+	if v, err := nip.Normalize(c.QueryParam("nip")); err == nil {
+		canonical, p.NIP = v, v
+	}
+	if p.Captcha, err = h.loginCaptcha(c, ar.ID, canonical); err != nil {
 		return err
 	}
 	return h.render(c, http.StatusOK, "login", &p)
@@ -119,7 +128,7 @@ func (h *Handler) submitLogin(c echo.Context) error {
 			p.RetryAt = outcome.retryAt.In(wib).Format("15:04:05 WIB")
 			c.Response().Header().Set("Retry-After", retryAfterSeconds(outcome.retryAt.Sub(h.now())))
 		}
-		if p.Captcha, err = h.loginCaptcha(c, canonical); err != nil {
+		if p.Captcha, err = h.loginCaptcha(c, ar.ID, canonical); err != nil {
 			return err
 		}
 		return h.render(c, http.StatusUnauthorized, "login", &p)

@@ -203,12 +203,15 @@ func (h *Handler) showResetStart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := resetView{layout: layout{Title: "reset.title", ID: id, L: h.localizer(c, ar)}}
+	p := resetView{layout: layout{Title: "reset.title", ID: id, L: h.localizer(c, ar)}, NIP: trimForDisplay(c.QueryParam("nip"))}
 	if c.QueryParam("expired") != "" {
 		p.Error = "reset.expired"
 	}
+	if err := h.discardCaptcha(c); err != nil {
+		return err
+	}
 	if h.opts.Captcha.Enabled {
-		if p.Captcha, err = h.newCaptcha(c, actionReset); err != nil {
+		if p.Captcha, err = h.newCaptcha(c, actionReset, id, p.NIP); err != nil {
 			return err
 		}
 	}
@@ -229,7 +232,7 @@ func (h *Handler) submitResetStart(c echo.Context) error {
 	refuse := func(status int) error {
 		if h.opts.Captcha.Enabled {
 			var err error
-			if p.Captcha, err = h.newCaptcha(c, actionReset); err != nil {
+			if p.Captcha, err = h.newCaptcha(c, actionReset, id, p.NIP); err != nil {
 				return err
 			}
 		}

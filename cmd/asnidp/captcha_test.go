@@ -5,8 +5,14 @@ package main
 // or a whole service under a spraying attack.
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	"html"
+	"image"
+	"image/png"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -222,4 +228,85 @@ func TestLoginCaptcha_B5_Spraying(t *testing.T) {
 	if res := r.loginAttempt(t, fresh, p, victims[2].NIP, victims[2].Password, true); res.status != http.StatusSeeOther {
 		t.Errorf("the employee's own login during the attack = %d, want 303", res.status)
 	}
+}
+
+// anotherPicture follows the captcha's "Gambar lain" link on p.
+func anotherPicture(t *testing.T, r *resetOP, b *browser, p *page) *page {
+	t.Helper()
+	m := regexp.MustCompile(`class="captcha-new" href="([^"]+)"`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no link to another captcha picture on %s:\n%s", p.url, p.body)
+	}
+	next := b.get(r.URL + html.UnescapeString(m[1]))
+	if next.status != http.StatusOK || !hasCaptcha(next) {
+		t.Fatalf("another picture = %d (captcha %v):\n%s", next.status, hasCaptcha(next), next.body)
+	}
+	return next
+}
+
+// A picture too hard to read can be swapped for another; the one swapped
+// away is used up, so the link is no way to keep guessing the same
+// challenge (C2). The login page keeps the NIP typed so far.
+func TestCaptcha_AnotherPicture_C2(t *testing.T) {
+	r := startResetOP(t, "ASNIDP_CAPTCHA_ENABLED=true", "ASNIDP_CAPTCHA_LOGIN_IP_AFTER=1")
+	r.addClient("--id", "profil", "--redirect-uri", rpRedirect)
+	u := r.addUser(true)
+	b := newBrowser(t)
+
+	first := b.get(r.URL + "/login/reset")
+	oldForm, _ := parseForm(t, first, "/login/reset")
+	oldAnswer := r.captchaAnswer(t, first)
+	img := regexp.MustCompile(`class="captcha" src="data:image/png;base64,([^"]+)"`).FindStringSubmatch(first.body)
+	if img == nil {
+		t.Fatalf("no captcha picture:\n%s", first.body)
+	}
+	if cfg := decodePNGConfig(t, img[1]); cfg.Width < 300 || cfg.Height < 100 {
+		t.Errorf("captcha picture is %d×%d, want at least 300×100 for a phone", cfg.Width, cfg.Height)
+	}
+
+	second := anotherPicture(t, r, b, first)
+	newForm, _ := parseForm(t, second, "/login/reset")
+	if newForm.Get("captcha_id") == oldForm.Get("captcha_id") {
+		t.Fatal("another picture shows the same challenge")
+	}
+	wantMessage(t, "the swapped-away answer", b.submit(second, "/login/reset", map[string]string{
+		"nip": u.NIP, "captcha_id": oldForm.Get("captcha_id"), "captcha": oldAnswer}),
+		http.StatusUnprocessableEntity, "captcha.wrong")
+	third := anotherPicture(t, r, b, second)
+	wantRedirect(t, "the new picture's answer", b.submit(third, "/login/reset", map[string]string{
+		"nip": u.NIP, "captcha": r.captchaAnswer(t, third)}), "/login/reset/email")
+
+	// Another browser cannot use the link to burn this browser's challenge.
+	mine := b.get(r.URL + "/login/reset")
+	anotherPicture(t, r, newBrowser(t), mine)
+	wantRedirect(t, "a challenge another browser tried to swap away", b.submit(mine, "/login/reset", map[string]string{
+		"nip": u.NIP, "captcha": r.captchaAnswer(t, mine)}), "/login/reset/email")
+
+	// On the login page, after a failure from this IP.
+	login := b.follow(r.URL, authorizeURL(r.URL, authorizeParams(newPKCE())))
+	failed := b.submit(login, "/login/", map[string]string{"nip": u.NIP, "password": "salah sekali"})
+	if !hasCaptcha(failed) {
+		t.Fatalf("no captcha after a failure from this IP:\n%s", failed.body)
+	}
+	again := anotherPicture(t, r, b, failed)
+	form, _ := parseForm(t, again, "/login/")
+	if form.Get("nip") != u.NIP {
+		t.Errorf("NIP on the login page with another picture = %q, want %q", form.Get("nip"), u.NIP)
+	}
+	if res := r.loginAttempt(t, b, again, u.NIP, u.Password, true); res.status != http.StatusSeeOther {
+		t.Errorf("login with the new picture's answer = %d, want 303:\n%s", res.status, res.body)
+	}
+}
+
+func decodePNGConfig(t *testing.T, b64 string) image.Config {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(html.UnescapeString(b64))
+	if err != nil {
+		t.Fatalf("captcha picture is not base64: %v", err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("captcha picture is not a PNG: %v", err)
+	}
+	return cfg
 }

@@ -432,6 +432,7 @@ var scrubbers = []*regexp.Regexp{
 	regexp.MustCompile(`name="captcha_id" value="[^"]*"`),
 	regexp.MustCompile(`data:image/png;base64,[^"]*`),
 	regexp.MustCompile(`audio\?c=[^"]*`),
+	regexp.MustCompile(`captcha_old=[^&"]*`),
 	regexp.MustCompile(`ar_[A-Z0-9]+`),
 }
 

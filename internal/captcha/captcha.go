@@ -19,10 +19,11 @@ import (
 	"github.com/dchest/captcha"
 )
 
-// Image sizes of a challenge, in pixels.
+// Image sizes of a challenge, in pixels: larger than the library's
+// 240×80 so that each digit stays legible on a small phone screen.
 const (
-	Width  = captcha.StdWidth
-	Height = captcha.StdHeight
+	Width  = 330
+	Height = 110
 )
 
 // MaxAnswerLength bounds what Match looks at: a typed answer longer than
