@@ -45,7 +45,10 @@ type UserAdminStore interface {
 	// counters stay. A row that differs in nothing is not written at all.
 	// Two concurrent batches naming the same new NIP both succeed and the
 	// NIP ends up with one user. The NIPs of one batch must be distinct.
-	UpsertUserProfiles(ctx context.Context, users []*User, now time.Time) error
+	// events, the audit rows describing the batch, are appended in the
+	// same transaction (as AppendAudit would), so every committed change
+	// has its row and a refused batch leaves none.
+	UpsertUserProfiles(ctx context.Context, users []*User, events []*AuditEvent, now time.Time) error
 	// UsersByNIPs returns the users that have one of nips, in no
 	// particular order; NIPs without a user are skipped.
 	UsersByNIPs(ctx context.Context, nips []string) ([]*User, error)

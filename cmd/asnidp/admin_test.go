@@ -280,7 +280,7 @@ func TestAdmin_ImportAndReport(t *testing.T) {
 	bad := write("bad.csv", "nip,nama,email\n"+a+",Ani,ani@example.go.id\n12345,X,x@example.go.id\n"+newNIP()+",,y@example.go.id\n")
 	_, err := o.cli("", "user", "import", bad)
 	if err == nil || !strings.Contains(err.Error(), "2 bad rows in "+bad+"; nothing was imported") ||
-		!strings.Contains(err.Error(), "line 3: nip: The NIP must have exactly 18 digits.") || !strings.Contains(err.Error(), "line 4: nama: is empty") {
+		!strings.Contains(err.Error(), "line 3: nip: the NIP must have exactly 18 digits") || !strings.Contains(err.Error(), "line 4: nama: is empty") {
 		t.Errorf("import of a file with bad rows = %v", err)
 	}
 
@@ -306,5 +306,24 @@ func TestAdmin_ImportAndReport(t *testing.T) {
 	}
 	if _, err := o.cli("", "report", "activation", "--by", "jabatan"); err == nil {
 		t.Error("report --by jabatan accepted")
+	}
+}
+
+// user add refuses a kind of employee relying parties would not know, and
+// stores a known one in its canonical spelling.
+func TestAdmin_UserAddJenisPegawai(t *testing.T) {
+	o := startOP(t)
+	bad := newNIP()
+	_, err := o.cli("", "user", "add", "--nip", bad, "--name", "Budi", "--email", "budi@example.go.id", "--jenis-pegawai", "Honorer")
+	if err == nil || !strings.Contains(err.Error(), `--jenis-pegawai "Honorer" is not one of "PNS", "PPPK", "PPPK Paruh Waktu"`) {
+		t.Errorf("user add --jenis-pegawai Honorer = %v, want a refusal listing the kinds", err)
+	}
+	if _, err := o.cli("", "user", "show", bad); err == nil {
+		t.Error("the refused user add created an account")
+	}
+	good := newNIP()
+	o.mustCLI("", "user", "add", "--nip", good, "--name", "Siti", "--email", "siti@example.go.id", "--jenis-pegawai", "pns")
+	if out := o.mustCLI("", "user", "show", good); !strings.Contains(out, "PNS") {
+		t.Errorf("user show after --jenis-pegawai pns:\n%s\nwant PNS", out)
 	}
 }

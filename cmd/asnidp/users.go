@@ -14,6 +14,7 @@ import (
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/nip"
 	"github.com/asnidp/asnidp/internal/password"
+	"github.com/asnidp/asnidp/internal/provision"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -42,6 +43,11 @@ func userAddCommand(e *env) *cobra.Command {
 			if err := validEmail(u.Email); err != nil {
 				return fmt.Errorf("--email: %w", err)
 			}
+			kind, err := provision.NormalizeJenisPegawai(u.JenisPegawai)
+			if err != nil {
+				return fmt.Errorf("--jenis-pegawai %q %w", u.JenisPegawai, err)
+			}
+			u.JenisPegawai = kind
 			return e.withApp(cmd.Context(), func(a *app) error {
 				now := a.now()
 				u.ID = uuid.NewString()

@@ -79,6 +79,20 @@ func (r *Recorder) Record(ctx context.Context, e storage.AuditEvent) {
 	if r == nil {
 		return
 	}
+	r.Prepare(ctx, &e)
+	r.Emit(ctx, &e)
+	if err := r.store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
+		r.log.ErrorContext(ctx, "write audit event", "type", e.Type, "err", err)
+	}
+}
+
+// Prepare stamps and bounds e as Record does, for a caller that stores it
+// itself in the transaction of the change it describes; after the commit
+// the caller passes it to Emit.
+func (r *Recorder) Prepare(ctx context.Context, e *storage.AuditEvent) {
+	if r == nil {
+		return
+	}
 	if e.Time.IsZero() {
 		e.Time = r.now()
 	}
@@ -93,17 +107,21 @@ func (r *Recorder) Record(ctx context.Context, e storage.AuditEvent) {
 			e.UserAgent = info.userAgent
 		}
 	}
-	clean(&e)
+	clean(e)
+}
+
+// Emit logs a prepared event and reports it to the observer.
+func (r *Recorder) Emit(ctx context.Context, e *storage.AuditEvent) {
+	if r == nil {
+		return
+	}
 	level := slog.LevelInfo
 	if e.Outcome != Success {
 		level = slog.LevelWarn
 	}
-	r.log.LogAttrs(ctx, level, "audit", attrs(&e)...)
+	r.log.LogAttrs(ctx, level, "audit", attrs(e)...)
 	if r.observer != nil {
 		r.observer.Observe(ctx, e.Type, e.Outcome)
-	}
-	if err := r.store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
-		r.log.ErrorContext(ctx, "write audit event", "type", e.Type, "err", err)
 	}
 }
 

@@ -42,7 +42,9 @@ const (
 	TokenReuse = "token.reuse_detected"
 
 	// Operator actions on accounts, clients and keys.
-	UserCreated    = "user.created"
+	UserCreated = "user.created"
+	// UserUpdated: an import changed an account's personnel fields.
+	UserUpdated    = "user.updated"
 	UserImported   = "user.imported"
 	UserDisabled   = "user.disabled"
 	UserEnabled    = "user.enabled"
@@ -60,7 +62,7 @@ var types = []string{
 	MFAEnrolled, MFAEnrolFailed, MFAVerified, MFAFailed, MFALocked, MFAReset,
 	ResetRequested, ResetCodeSent, ResetCompleted, PasswordChanged,
 	SessionEnded, TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse,
-	UserCreated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,
+	UserCreated, UserUpdated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,
 	ClientCreated, ClientRemoved, KeyRotated,
 }
 

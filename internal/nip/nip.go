@@ -57,13 +57,13 @@ const (
 )
 
 var reasonText = map[string]string{
-	ReasonEmpty:       "The NIP is empty.",
-	ReasonInvalidChar: "The NIP may contain only digits, spaces, dashes and dots.",
-	ReasonLength:      "The NIP must have exactly 18 digits.",
-	ReasonBirthDate:   "Digits 1 to 8 of the NIP are not a plausible birth date.",
-	ReasonAppointment: "Digits 9 to 14 of the NIP are not a plausible appointment year and month.",
-	ReasonGender:      "Digit 15 of the NIP must be 1 or 2.",
-	ReasonSequence:    "Digits 16 to 18 of the NIP must be a sequence number from 001 to 999.",
+	ReasonEmpty:       "the NIP is empty",
+	ReasonInvalidChar: "the NIP may contain only digits, spaces, dashes and dots",
+	ReasonLength:      "the NIP must have exactly 18 digits",
+	ReasonBirthDate:   "digits 1 to 8 of the NIP are not a plausible birth date",
+	ReasonAppointment: "digits 9 to 14 of the NIP are not a plausible appointment year and month",
+	ReasonGender:      "digit 15 of the NIP must be 1 or 2",
+	ReasonSequence:    "digits 16 to 18 of the NIP must be a sequence number from 001 to 999",
 }
 
 // Error reports why a string is not a NIP. Reason is one of the Reason*
@@ -77,7 +77,7 @@ func (e *Error) Error() string {
 	if s, ok := reasonText[e.Reason]; ok {
 		return s
 	}
-	return "The NIP is not valid."
+	return "the NIP is not valid"
 }
 
 // NIP is a validated NIP with its parts decoded.

@@ -19,14 +19,18 @@ import (
 // Store is the storage an import uses.
 type Store interface {
 	UsersByNIPs(ctx context.Context, nips []string) ([]*storage.User, error)
-	UpsertUserProfiles(ctx context.Context, users []*storage.User, now time.Time) error
+	UpsertUserProfiles(ctx context.Context, users []*storage.User, events []*storage.AuditEvent, now time.Time) error
 	ForEachUser(ctx context.Context, f storage.UserFilter, fn func(*storage.User) error) error
 	DisableUser(ctx context.Context, userID string, now time.Time) error
 }
 
-// Auditor records security events (internal/audit.Recorder).
+// Auditor records security events (internal/audit.Recorder): Record
+// stores one itself; Prepare and Emit frame one the import stores in the
+// transaction of the account change it describes.
 type Auditor interface {
 	Record(ctx context.Context, e storage.AuditEvent)
+	Prepare(ctx context.Context, e *storage.AuditEvent)
+	Emit(ctx context.Context, e *storage.AuditEvent)
 }
 
 // DefaultBatchSize is how many rows one transaction writes: large enough
@@ -37,8 +41,8 @@ const DefaultBatchSize = 2000
 // Importer plans and applies imports.
 type Importer struct {
 	Store Store
-	// Audit, when set, records each applied import and each leaver it
-	// disabled, under Actor.
+	// Audit, when set, records each account an import creates, updates or
+	// disables, and the import itself, under Actor.
 	Audit Auditor
 	Actor string
 	// Source names the file in the audit record.
@@ -210,15 +214,11 @@ func (im *Importer) Apply(ctx context.Context, p *Plan) error {
 	if batch <= 0 {
 		batch = DefaultBatchSize
 	}
-	writes := make([]*storage.User, 0, len(p.Create)+len(p.Update))
-	for _, list := range [][]Change{p.Create, p.Update} {
-		for _, c := range list {
-			writes = append(writes, c.write)
-		}
-	}
+	writes := make([]Change, 0, len(p.Create)+len(p.Update))
+	writes = append(append(writes, p.Create...), p.Update...)
 	// One order for every import, so two imports on PostgreSQL lock rows
 	// in the same order and cannot deadlock.
-	sortUsers(writes)
+	slices.SortFunc(writes, func(a, b Change) int { return strings.Compare(a.NIP, b.NIP) })
 
 	progress := im.Progress
 	if progress == nil {
@@ -229,8 +229,19 @@ func (im *Importer) Apply(ctx context.Context, p *Plan) error {
 
 	for start := 0; start < len(writes); start += batch {
 		chunk := writes[start:min(start+batch, len(writes))]
-		if err := im.Store.UpsertUserProfiles(ctx, chunk, im.now()); err != nil {
+		users := make([]*storage.User, len(chunk))
+		var events []*storage.AuditEvent
+		for i, c := range chunk {
+			users[i] = c.write
+			if im.Audit != nil {
+				events = append(events, im.changeEvent(ctx, c))
+			}
+		}
+		if err := im.Store.UpsertUserProfiles(ctx, users, events, im.now()); err != nil {
 			return fmt.Errorf("import stopped after %d of %d rows (run it again to finish): %w", start, len(writes), err)
+		}
+		for _, e := range events {
+			im.Audit.Emit(ctx, e)
 		}
 		progress.Add(len(chunk))
 	}
@@ -249,6 +260,20 @@ func (im *Importer) Apply(ctx context.Context, p *Plan) error {
 		Detail: fmt.Sprintf("source=%s %s", im.Source, p.counts()),
 	})
 	return nil
+}
+
+// changeEvent is the audit row of one created or updated account.
+func (im *Importer) changeEvent(ctx context.Context, c Change) *storage.AuditEvent {
+	e := &storage.AuditEvent{
+		Type: audit.UserCreated, NIP: c.NIP, UserID: c.write.ID, Actor: im.Actor,
+		Reason: "import", Detail: "source=" + im.Source,
+	}
+	if c.UserID != "" {
+		e.Type = audit.UserUpdated
+		e.Detail += " fields=" + strings.Join(c.Fields, ",")
+	}
+	im.Audit.Prepare(ctx, e)
+	return e
 }
 
 func (im *Importer) record(ctx context.Context, e storage.AuditEvent) {
@@ -289,8 +314,4 @@ func (p *Plan) WriteDetails(w io.Writer) error {
 		fmt.Fprintf(b, "note     %s  %s  is listed but disabled; the import leaves it disabled (asnidp user enable %s)\n", c.NIP, c.Name, c.NIP)
 	}
 	return b.Flush()
-}
-
-func sortUsers(users []*storage.User) {
-	slices.SortFunc(users, func(a, b *storage.User) int { return strings.Compare(a.NIP, b.NIP) })
 }

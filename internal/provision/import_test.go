@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,50 @@ func TestImport_CreatesProvisionedAccounts(t *testing.T) {
 	events, err := s.AuditEvents(t.Context(), storage.AuditFilter{Type: audit.UserImported})
 	if err != nil || len(events) != 1 || events[0].Detail != "source=pegawai.csv created=2 updated=0 unchanged=0 disabled=0" || events[0].Actor != "operator:test" {
 		t.Errorf("import audit events = %+v, %v; want one summary by operator:test", events, err)
+	}
+}
+
+// Every account an import creates or updates has its own audit row, by
+// the operator, naming what changed, so an employee's history shows the
+// import that touched it; an unchanged account gets none.
+func TestImport_AuditsEachAccount(t *testing.T) {
+	s := newStore(t)
+	im := testImporter(s)
+	im.BatchSize = 2 // rows of several transactions
+	importFile(t, im, csvOf(
+		siti+"|Siti Aminah|siti@example.go.id|BKN|Biro SDM|Analis SDM",
+		budi+"|Budi Santoso|budi@example.go.id|BKN|Biro Umum|Pranata Komputer",
+		rina+"|Rina|rina@example.go.id|BKN|Biro Umum|Guru",
+	), "", false)
+	importFile(t, im, csvOf(
+		siti+"|Siti Aminah|siti@example.go.id|BKN|Biro SDM|Analis SDM Ahli Muda",
+		budi+"|Budi Santoso|budi@example.go.id|BKN|Biro Umum|Pranata Komputer",
+		rina+"|Rina|rina@example.go.id|BKN|Biro Umum|Guru",
+	), "", false)
+
+	type row struct{ Type, NIP, UserID, Actor, Detail string }
+	var got []row
+	events, err := s.AuditEvents(t.Context(), storage.AuditFilter{Type: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Type != audit.UserImported {
+			got = append(got, row{e.Type, e.NIP, e.UserID, e.Actor, e.Detail})
+		}
+	}
+	byNIP := dump(t, s)
+	want := []row{
+		{audit.UserCreated, siti, byNIP[siti].ID, "operator:test", "source=pegawai.csv"},
+		{audit.UserCreated, budi, byNIP[budi].ID, "operator:test", "source=pegawai.csv"},
+		{audit.UserCreated, rina, byNIP[rina].ID, "operator:test", "source=pegawai.csv"},
+		{audit.UserUpdated, siti, byNIP[siti].ID, "operator:test", "source=pegawai.csv fields=jabatan"},
+	}
+	less := func(a, b row) int { return strings.Compare(a.Type+a.NIP, b.Type+b.NIP) }
+	slices.SortFunc(got, less)
+	slices.SortFunc(want, less)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("per-account audit rows (-want +got):\n%s", diff)
 	}
 }
 

@@ -81,12 +81,12 @@ func TestParse_BadRows(t *testing.T) {
 		want string // the RowError text for that line
 	}{
 		{"198609262015051001,Siti,siti@example.go.id,BKN", ""},
-		{"19860926201505100,Budi,budi@example.go.id,BKN", "nip: The NIP must have exactly 18 digits."},
-		{"198613262015051001,Budi,budi@example.go.id,BKN", "nip: Digits 1 to 8 of the NIP are not a plausible birth date."},
-		{"198609262015131001,Budi,budi@example.go.id,BKN", "nip: Digits 9 to 14 of the NIP are not a plausible appointment year and month."},
-		{"198609262015053001,Budi,budi@example.go.id,BKN", "nip: Digit 15 of the NIP must be 1 or 2."},
-		{"198609262015051000,Budi,budi@example.go.id,BKN", "nip: Digits 16 to 18 of the NIP must be a sequence number from 001 to 999."},
-		{"1986092620150510%1,Budi,budi@example.go.id,BKN", "nip: The NIP may contain only digits, spaces, dashes and dots."},
+		{"19860926201505100,Budi,budi@example.go.id,BKN", "nip: the NIP must have exactly 18 digits"},
+		{"198613262015051001,Budi,budi@example.go.id,BKN", "nip: digits 1 to 8 of the NIP are not a plausible birth date"},
+		{"198609262015131001,Budi,budi@example.go.id,BKN", "nip: digits 9 to 14 of the NIP are not a plausible appointment year and month"},
+		{"198609262015053001,Budi,budi@example.go.id,BKN", "nip: digit 15 of the NIP must be 1 or 2"},
+		{"198609262015051000,Budi,budi@example.go.id,BKN", "nip: digits 16 to 18 of the NIP must be a sequence number from 001 to 999"},
+		{"1986092620150510%1,Budi,budi@example.go.id,BKN", "nip: the NIP may contain only digits, spaces, dashes and dots"},
 		{",Budi,budi@example.go.id,BKN", "nip: is empty"},
 		{"199001012022212002,,budi@example.go.id,BKN", "nama: is empty"},
 		{"199001012022212002,Budi,,BKN", "email: is empty"},
@@ -236,4 +236,32 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// jenis_pegawai is one of the kinds relying parties act on, whatever its
+// case or spacing in the export; anything else is a bad row.
+func TestParse_JenisPegawai(t *testing.T) {
+	f := parseString(t, CSV, "nip,nama,email,jenis_pegawai\n"+
+		"198609262015051001,Siti,siti@example.go.id,pppk  paruh waktu\n"+
+		"199001012022212002,Budi,budi@example.go.id,PNS\n"+
+		"199101012022212003,Rina,rina@example.go.id,Honorer\n"+
+		"199201012022212004,Joko,joko@example.go.id,\n")
+	var got []string
+	for _, e := range f.Errors {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`line 4: jenis_pegawai: is not one of "PNS", "PPPK", "PPPK Paruh Waktu"`,
+		`line 5: jenis_pegawai: is not one of "PNS", "PPPK", "PPPK Paruh Waktu"`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("row errors mismatch (-want +got):\n%s", diff)
+	}
+	kinds := map[string]string{}
+	for _, r := range f.Records {
+		kinds[r.NIP()] = r.Values[FieldJenisPegawai]
+	}
+	if diff := cmp.Diff(map[string]string{"198609262015051001": "PPPK Paruh Waktu", "199001012022212002": "PNS"}, kinds); diff != "" {
+		t.Errorf("kinds mismatch (-want +got):\n%s", diff)
+	}
 }

@@ -18,6 +18,7 @@ package provision
 import (
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -139,7 +140,39 @@ func validate(line int, raw [numFields]string, has fieldSet) (*Record, *RowError
 	if !validEmail(r.Values[FieldEmail]) {
 		return nil, bad(FieldEmail, "is not a single plain email address")
 	}
+	if has.has(FieldJenisPegawai) {
+		kind, err := NormalizeJenisPegawai(r.Values[FieldJenisPegawai])
+		if err != nil {
+			return nil, bad(FieldJenisPegawai, "%s", err.Error())
+		}
+		r.Values[FieldJenisPegawai] = kind
+	}
 	return r, nil
+}
+
+// JenisPegawai are the kinds of employee the personnel database knows, as
+// relying parties receive them in the jenis_pegawai claim.
+var JenisPegawai = []string{"PNS", "PPPK", "PPPK Paruh Waktu"}
+
+// NormalizeJenisPegawai returns the kind s names, ignoring case and extra
+// spaces ("pppk  paruh waktu"); anything else is an error listing the
+// kinds, since a relying party cannot act on a misspelt kind.
+func NormalizeJenisPegawai(s string) (string, error) {
+	folded := strings.Join(strings.Fields(s), " ")
+	for _, k := range JenisPegawai {
+		if strings.EqualFold(folded, k) {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("is not one of %s", strings.Join(quoted(JenisPegawai), ", "))
+}
+
+func quoted(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 // validEmail accepts one plain address, as the mailer will (C5).

@@ -262,7 +262,7 @@ func TestChangeNIP(t *testing.T) {
 			t.Errorf("%s: ChangeNIP(%s, %s) = %v, want %v", tc.name, tc.old, tc.new, err, tc.want)
 		}
 	}
-	if _, err := f.admin.ChangeNIP(t.Context(), newNIP, "12345"); err == nil || !strings.Contains(err.Error(), "new NIP: The NIP must have exactly 18 digits.") {
+	if _, err := f.admin.ChangeNIP(t.Context(), newNIP, "12345"); err == nil || !strings.Contains(err.Error(), "new NIP: the NIP must have exactly 18 digits") {
 		t.Errorf("ChangeNIP to a malformed NIP = %v", err)
 	}
 }

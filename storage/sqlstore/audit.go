@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/asnidp/asnidp/storage"
 )
@@ -51,21 +52,38 @@ func (r *auditRow) event() *storage.AuditEvent {
 // events of the same microsecond keep their order of writing.
 func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEvent) (err error) {
 	defer wrap(&err, "AppendAudit")
-	if e.Type == "" {
-		return errors.New("audit event without type")
-	}
-	if e.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
+	return insertAudit(ctx, s.db, []*storage.AuditEvent{e})
+}
+
+// auditChunk bounds the rows of one multi-row INSERT (12 values each).
+const auditChunk = 200
+
+// insertAudit appends events with q, which is the database or the
+// transaction of the change they describe.
+func insertAudit(ctx context.Context, q sqlx.ExtContext, events []*storage.AuditEvent) error {
+	for start := 0; start < len(events); start += auditChunk {
+		chunk := events[start:min(start+auditChunk, len(events))]
+		args := make([]any, 0, len(chunk)*12)
+		for _, e := range chunk {
+			if e.Type == "" {
+				return errors.New("audit event without type")
+			}
+			if e.ID == "" {
+				id, err := uuid.NewV7()
+				if err != nil {
+					return err
+				}
+				e.ID = id.String()
+			}
+			args = append(args, e.ID, micros(e.Time), e.Type, e.Outcome, e.Reason, e.NIP, e.UserID, e.ClientID,
+				e.IP, e.UserAgent, e.Actor, e.Detail)
+		}
+		query := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` + placeholders(len(chunk), 12)
+		if _, err := exec(ctx, q, query, args...); err != nil {
 			return err
 		}
-		e.ID = id.String()
 	}
-	_, err = exec(ctx, s.db, `INSERT INTO audit_events (`+auditColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, micros(e.Time), e.Type, e.Outcome, e.Reason, e.NIP, e.UserID, e.ClientID,
-		e.IP, e.UserAgent, e.Actor, e.Detail)
-	return err
+	return nil
 }
 
 // AuditEvents returns the matching events, oldest first.

@@ -39,7 +39,7 @@ const upsertConflict = ` ON CONFLICT (nip) DO UPDATE SET
 
 // UpsertUserProfiles inserts new NIPs and updates changed ones in one
 // transaction, upsertChunk rows per statement.
-func (s *Store) UpsertUserProfiles(ctx context.Context, users []*storage.User, now time.Time) (err error) {
+func (s *Store) UpsertUserProfiles(ctx context.Context, users []*storage.User, events []*storage.AuditEvent, now time.Time) (err error) {
 	defer wrap(&err, "UpsertUserProfiles")
 	seen := make(map[string]bool, len(users))
 	for _, u := range users {
@@ -68,7 +68,7 @@ func (s *Store) UpsertUserProfiles(ctx context.Context, users []*storage.User, n
 				return err
 			}
 		}
-		return nil
+		return insertAudit(ctx, tx, events)
 	})
 }
 

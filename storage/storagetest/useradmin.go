@@ -36,7 +36,7 @@ func testUpsertUserProfiles(t *testing.T, s storage.Store) {
 	active := newUser("u-active", "198609262015051001")
 	must(t, s.CreateUser(ctx, active))
 	unchanged := importedUser("u-same", "199001012022032002", "BKN", "Biro SDM")
-	must(t, s.UpsertUserProfiles(ctx, []*storage.User{unchanged}, t0))
+	must(t, s.UpsertUserProfiles(ctx, []*storage.User{unchanged}, nil, t0))
 
 	later := t0.Add(time.Hour)
 	changed := *active
@@ -46,7 +46,7 @@ func testUpsertUserProfiles(t *testing.T, s storage.Store) {
 	fresh := importedUser("u-new", "199505052022212003", "BKN", "Biro Umum")
 	same := *unchanged
 	same.ID = "another-id"
-	must(t, s.UpsertUserProfiles(ctx, []*storage.User{&changed, fresh, &same}, later))
+	must(t, s.UpsertUserProfiles(ctx, []*storage.User{&changed, fresh, &same}, nil, later))
 
 	want := *active
 	want.Name, want.Email, want.Jabatan = changed.Name, changed.Email, changed.Jabatan
@@ -73,7 +73,7 @@ func testUpsertUserProfiles(t *testing.T, s storage.Store) {
 	must(t, s.CreateUser(ctx, verified))
 	moved := *verified
 	moved.UnitKerja = "Direktorat Baru"
-	must(t, s.UpsertUserProfiles(ctx, []*storage.User{&moved}, later))
+	must(t, s.UpsertUserProfiles(ctx, []*storage.User{&moved}, nil, later))
 	if got := getUser(t, s, "u-verified"); !got.EmailVerified || got.UnitKerja != "Direktorat Baru" {
 		t.Errorf("after a unit change EmailVerified, UnitKerja = %v, %q; want true, %q", got.EmailVerified, got.UnitKerja, "Direktorat Baru")
 	}
@@ -83,7 +83,7 @@ func testUpsertUserProfiles(t *testing.T, s storage.Store) {
 	for i := range 450 {
 		many = append(many, importedUser(fmt.Sprintf("bulk-%d", i), seqNIP(i), "Kota Bandung", "Dinas Pendidikan"))
 	}
-	must(t, s.UpsertUserProfiles(ctx, many, later))
+	must(t, s.UpsertUserProfiles(ctx, many, nil, later))
 	for _, i := range []int{0, 199, 200, 449} {
 		if got := getUser(t, s, fmt.Sprintf("bulk-%d", i)); got.NIP != seqNIP(i) {
 			t.Errorf("bulk user %d NIP = %q, want %q", i, got.NIP, seqNIP(i))
@@ -92,11 +92,29 @@ func testUpsertUserProfiles(t *testing.T, s storage.Store) {
 
 	// A batch naming one NIP twice is refused as a whole.
 	dup := []*storage.User{importedUser("d1", "198001012005011001", "", ""), importedUser("d2", "198001012005011001", "", "")}
-	if err := s.UpsertUserProfiles(ctx, dup, later); err == nil {
+	if err := s.UpsertUserProfiles(ctx, dup, nil, later); err == nil {
 		t.Error("UpsertUserProfiles with a NIP twice = nil, want an error")
 	}
 	_, err := s.UserByNIP(ctx, "198001012005011001")
 	wantErr(t, "UserByNIP after the refused batch", err, storage.ErrNotFound)
+
+	// The batch's audit rows commit with it, and a batch whose audit row
+	// cannot be written leaves neither the rows nor the accounts.
+	audited := importedUser("u-audited", "198101012006011001", "BKN", "")
+	must(t, s.UpsertUserProfiles(ctx, []*storage.User{audited},
+		[]*storage.AuditEvent{{Time: later, Type: "user.created", NIP: audited.NIP, UserID: audited.ID, Actor: "operator:test"}}, later))
+	events, err := s.AuditEvents(ctx, storage.AuditFilter{NIP: audited.NIP})
+	must(t, err)
+	if len(events) != 1 || events[0].Type != "user.created" || events[0].UserID != audited.ID || events[0].ID == "" {
+		t.Errorf("audit rows of the batch = %+v, want its one user.created row", events)
+	}
+	lost := importedUser("u-lost", "198201012007011001", "BKN", "")
+	if err := s.UpsertUserProfiles(ctx, []*storage.User{lost},
+		[]*storage.AuditEvent{{Time: later, NIP: lost.NIP}}, later); err == nil {
+		t.Error("UpsertUserProfiles with an audit row without type = nil, want an error")
+	}
+	_, err = s.UserByNIP(ctx, lost.NIP)
+	wantErr(t, "UserByNIP after the batch whose audit row failed", err, storage.ErrNotFound)
 }
 
 // Two imports of the same new NIPs at once both succeed, and every NIP
@@ -109,7 +127,7 @@ func testUpsertUserProfilesRace(t *testing.T, s storage.Store) {
 		for i := range size {
 			batch = append(batch, importedUser(fmt.Sprintf("w%d-%d", w, i), seqNIP(i), "BKN", ""))
 		}
-		return s.UpsertUserProfiles(ctx, batch, t0)
+		return s.UpsertUserProfiles(ctx, batch, nil, t0)
 	})
 	wins, _ := tally(t, "UpsertUserProfiles", errs, storage.ErrConflict)
 	if wins != workers {
@@ -132,7 +150,7 @@ func testUsersByNIPs(t *testing.T, s storage.Store) {
 	for i := range 600 {
 		batch = append(batch, importedUser(fmt.Sprintf("u%d", i), seqNIP(i), "BKN", ""))
 	}
-	must(t, s.UpsertUserProfiles(ctx, batch, t0))
+	must(t, s.UpsertUserProfiles(ctx, batch, nil, t0))
 	// Every second NIP of 0..1199: 600 asked, 300 exist.
 	var ask []string
 	for i := 0; i < 1200; i += 2 {
