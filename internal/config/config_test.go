@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,48 @@ typo_key: 1
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)
 		}
+	}
+}
+
+// A misspelt key, at any depth, is named with the key that was meant; a
+// duration that does not parse is quoted once, without the range check's
+// misleading "got 0s".
+func TestLoad_MisspeltKeysAndDurations(t *testing.T) {
+	path := writeConfig(t, `isuer: https://sso.example.go.id
+master_key: x
+tokens:
+  code: 10 minutes
+  acces_token: 5m
+clients:
+  - id: rp
+    secret: 0123456789abcdef0123
+    redirect_uri: ["https://rp.example.go.id/cb"]
+colour: blue
+`)
+	_, err := Load(path, nil)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Load = %v, want *Error", err)
+	}
+	for _, want := range []string{
+		"unknown key `isuer` (did you mean `issuer`?)",
+		"unknown key `tokens.acces_token` (did you mean `tokens.access_token`?)",
+		"unknown key `clients[0].redirect_uri` (did you mean `clients[0].redirect_uris`?)",
+		"unknown key `colour`",
+		`tokens.code: "10 minutes" is not a duration (write it like 90s, 10m or 1h30m)`,
+	} {
+		if !slices.Contains(ce.Problems, want) {
+			t.Errorf("problems lack %q:\n%s", want, strings.Join(ce.Problems, "\n"))
+		}
+	}
+	all := strings.Join(ce.Problems, "\n")
+	for _, noise := range []string{"invalid keys", "got 0s", "colour` (did you mean", "unknown unit"} {
+		if strings.Contains(all, noise) {
+			t.Errorf("problems contain %q:\n%s", noise, all)
+		}
+	}
+	if n := strings.Count(all, "10 minutes"); n != 1 {
+		t.Errorf("the bad duration is quoted %d times, want once:\n%s", n, all)
 	}
 }
 

@@ -75,10 +75,12 @@ func Load(path string, environ []string) (Config, error) {
 		TagName:          "koanf",
 		Result:           &c,
 	}
+	keyProblems, badKeys := checkKeys(reflect.TypeFor[Config](), k.Raw(), "")
+	problems = append(problems, keyProblems...)
 	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
-		problems = append(problems, decodeProblems(err)...)
+		problems = append(problems, withoutRepeats(decodeProblems(err), badKeys)...)
 	}
-	problems = append(problems, c.Validate()...)
+	problems = append(problems, withoutRepeats(c.Validate(), badKeys)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return Config{}, &Error{Problems: problems}
@@ -130,6 +132,24 @@ func splitList(s string) []string {
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part != "" {
 			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// withoutRepeats drops the problems that only repeat what checkKeys said
+// of a key in bad: the decoder's "has invalid keys" lines and its and
+// Validate's complaints about a value checkKeys already quoted (a range
+// check would otherwise report the zero value it got instead).
+func withoutRepeats(problems, bad []string) []string {
+	var out []string
+	for _, p := range problems {
+		repeat := strings.Contains(p, "has invalid keys")
+		for _, key := range bad {
+			repeat = repeat || strings.HasPrefix(p, key+":") || strings.HasPrefix(p, "'"+key+"'")
+		}
+		if !repeat {
+			out = append(out, p)
 		}
 	}
 	return out
