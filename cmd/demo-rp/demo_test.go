@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +70,7 @@ func startDemo(t *testing.T, env ...string) *demo {
 
 var siti = optest.User{
 	NIP:       "199004152022212007",
-	Name:      "Siti Rahmawati",
+	Name:      "Siti Rahmawati, M.Pd.", // a degree ends in a full stop
 	Email:     "siti@example.go.id",
 	Instansi:  "Pemerintah Kota Bandung",
 	UnitKerja: "Dinas Pendidikan",
@@ -114,7 +116,7 @@ func testSignInSSOAndLogout(t *testing.T, d *demo) {
 		}
 	}
 	checkPageHeaders(t, profil, d.op.URL)
-	if !strings.Contains(profil.Body, "dengan kata sandi dan kode authenticator") {
+	if !strings.Contains(profil.Body, "dengan password dan kode authenticator") {
 		t.Error("Profil does not say the sign-in used both factors (amr mfa)")
 	}
 
@@ -143,6 +145,18 @@ func testSignInSSOAndLogout(t *testing.T, d *demo) {
 		t.Errorf("Riwayat list is not newest first: %q", history)
 	}
 	checkPageHeaders(t, riwayat, d.op.URL)
+	for _, pg := range []*optest.Page{profil, riwayat} {
+		if strings.Contains(pg.Body, "..") {
+			t.Errorf("%s has a double full stop (after the degree?)", pg.URL)
+		}
+		title := regexp.MustCompile(`<title>([^<]*)</title>`).FindStringSubmatch(pg.Body)
+		if title == nil {
+			t.Fatalf("%s has no title", pg.URL)
+		}
+		if parts := strings.Split(html.UnescapeString(title[1]), " · "); len(parts) != 2 || parts[0] == parts[1] {
+			t.Errorf("%s title = %q, want the page and the service, each once", pg.URL, title[1])
+		}
+	}
 
 	// Keluar without the form's CSRF token changes nothing.
 	forged := b.Post(d.profilURL+"/logout", url.Values{"csrf": {"forged"}})
