@@ -37,6 +37,10 @@ type AuthRequest struct {
 	// ID token reports (may come from an SSO session).
 	PasswordAt time.Time
 	OTPAt      time.Time
+	// RecoveryAt is when a recovery code stood in for the authenticator;
+	// such a request completes only once a new authenticator is bound
+	// (OTPAt is then set too).
+	RecoveryAt time.Time
 	AuthTime   time.Time
 	// SessionID is the SSO session (sid) the request was completed with.
 	SessionID string
@@ -77,6 +81,8 @@ type AuthRequestStore interface {
 	SetAuthRequestEnrolment(ctx context.Context, id string, sealedSecret []byte, at time.Time) error
 	// SetAuthRequestOTP records a verified second factor.
 	SetAuthRequestOTP(ctx context.Context, id string, at time.Time) error
+	// SetAuthRequestRecovery records an accepted recovery code.
+	SetAuthRequestRecovery(ctx context.Context, id string, at time.Time) error
 	// CompleteAuthRequest records the SSO session and authentication time
 	// the request completes with.
 	CompleteAuthRequest(ctx context.Context, id, sessionID string, authTime time.Time) error

@@ -42,6 +42,7 @@ type Store interface {
 	AuditStore
 	ResetStore
 	CaptchaStore
+	RecoveryStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

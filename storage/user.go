@@ -50,8 +50,11 @@ type User struct {
 	TOTPLocked bool
 
 	LastLoginAt time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// RecoverySkippedAt is when the employee put off saving recovery
+	// codes (zero: never); the offer can be put off once.
+	RecoverySkippedAt time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // HasAuthenticator reports whether a TOTP seed is bound.
@@ -105,7 +108,8 @@ type UserStore interface {
 	// of the two seeds, never none. The state, disabled included, stays.
 	ReplaceTOTP(ctx context.Context, userID string, current, next []byte, step int64, now time.Time) error
 	// ResetTOTP is an operator's reset of the second factor, in one
-	// transaction: it removes the seed and the last step, clears the TOTP
+	// transaction: it removes the seed, the recovery codes and the last
+	// step, clears the TOTP
 	// lock and counter, moves an active account back to password_set, and
 	// ends every session of the user and revokes every token as
 	// EndUserSessions does. So no session that outlives the reset can

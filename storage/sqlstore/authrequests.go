@@ -29,6 +29,7 @@ type authRequestRow struct {
 	UserID              string         `db:"user_id"`
 	PasswordAt          int64          `db:"password_at"`
 	OTPAt               int64          `db:"otp_at"`
+	RecoveryAt          int64          `db:"recovery_at"`
 	AuthTime            int64          `db:"auth_time"`
 	SessionID           string         `db:"session_id"`
 	EnrolSecret         []byte         `db:"enrol_secret"`
@@ -43,7 +44,7 @@ type authRequestRow struct {
 
 const authRequestColumns = `id, browser_hash, client_id, redirect_uri, state, nonce, scopes,
 	response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
-	ui_locales, login_hint, hint_user_id, user_id, password_at, otp_at, auth_time, session_id,
+	ui_locales, login_hint, hint_user_id, user_id, password_at, otp_at, recovery_at, auth_time, session_id,
 	enrol_secret, enrol_started_at, code_hash, code_expires_at, code_used_at, code_reused_at, created_at, expires_at`
 
 func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
@@ -68,6 +69,7 @@ func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 		UserID:              r.UserID,
 		PasswordAt:          fromMicros(r.PasswordAt),
 		OTPAt:               fromMicros(r.OTPAt),
+		RecoveryAt:          fromMicros(r.RecoveryAt),
 		AuthTime:            fromMicros(r.AuthTime),
 		SessionID:           r.SessionID,
 		EnrolSecret:         nilIfEmpty(r.EnrolSecret),
@@ -88,12 +90,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) 
 	defer wrap(&err, "CreateAuthRequest")
 	codeHash := sql.NullString{String: ar.CodeHash, Valid: ar.CodeHash != ""}
 	_, err = exec(ctx, s.db, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ar.ID, ar.BrowserHash, ar.ClientID, ar.RedirectURI, ar.State, ar.Nonce,
 		jsonList(ar.Scopes), ar.ResponseType, ar.ResponseMode, ar.CodeChallenge,
 		ar.CodeChallengeMethod, jsonList(ar.Prompt), ar.MaxAge, jsonList(ar.UILocales),
 		ar.LoginHint, ar.HintUserID, ar.UserID, micros(ar.PasswordAt), micros(ar.OTPAt),
-		micros(ar.AuthTime), ar.SessionID, nilIfEmpty(ar.EnrolSecret), micros(ar.EnrolStartedAt), codeHash, micros(ar.CodeExpiresAt),
+		micros(ar.RecoveryAt), micros(ar.AuthTime), ar.SessionID, nilIfEmpty(ar.EnrolSecret), micros(ar.EnrolStartedAt), codeHash, micros(ar.CodeExpiresAt),
 		micros(ar.CodeUsedAt), micros(ar.CodeReusedAt), micros(ar.CreatedAt), micros(ar.ExpiresAt))
 	return err
 }
@@ -119,10 +121,11 @@ func (s *Store) SetAuthRequestUser(ctx context.Context, id, userID string, at ti
 	}
 	n, err := exec(ctx, s.db, `UPDATE auth_requests SET
 		otp_at = CASE WHEN user_id = ? THEN otp_at ELSE 0 END,
+		recovery_at = CASE WHEN user_id = ? THEN recovery_at ELSE 0 END,
 		enrol_secret = CASE WHEN user_id = ? THEN enrol_secret ELSE NULL END,
 		enrol_started_at = CASE WHEN user_id = ? THEN enrol_started_at ELSE 0 END,
 		user_id = ?, password_at = ? WHERE id = ?`,
-		userID, userID, userID, userID, micros(at), id)
+		userID, userID, userID, userID, userID, micros(at), id)
 	if err != nil {
 		return err
 	}
@@ -153,7 +156,7 @@ func (s *Store) RebindAuthRequest(ctx context.Context, id, browserHash string) (
 func (s *Store) ClearAuthRequestUser(ctx context.Context, id string) (err error) {
 	defer wrap(&err, "ClearAuthRequestUser")
 	n, err := exec(ctx, s.db, `UPDATE auth_requests SET user_id = '', password_at = 0, otp_at = 0,
-		enrol_secret = NULL, enrol_started_at = 0, session_id = '', auth_time = 0 WHERE id = ?`, id)
+		recovery_at = 0, enrol_secret = NULL, enrol_started_at = 0, session_id = '', auth_time = 0 WHERE id = ?`, id)
 	if err != nil {
 		return err
 	}
@@ -187,6 +190,21 @@ func (s *Store) SetAuthRequestEnrolment(ctx context.Context, id string, sealedSe
 func (s *Store) SetAuthRequestOTP(ctx context.Context, id string, at time.Time) (err error) {
 	defer wrap(&err, "SetAuthRequestOTP")
 	n, err := exec(ctx, s.db, `UPDATE auth_requests SET otp_at = ? WHERE id = ? AND user_id <> ''`,
+		micros(at), id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFoundOr(ctx, s.db, "auth_requests", id, storage.ErrConflict)
+	}
+	return nil
+}
+
+// SetAuthRequestRecovery records an accepted recovery code. It needs the
+// first factor: on a request without a user it is ErrConflict.
+func (s *Store) SetAuthRequestRecovery(ctx context.Context, id string, at time.Time) (err error) {
+	defer wrap(&err, "SetAuthRequestRecovery")
+	n, err := exec(ctx, s.db, `UPDATE auth_requests SET recovery_at = ? WHERE id = ? AND user_id <> ''`,
 		micros(at), id)
 	if err != nil {
 		return err

@@ -31,37 +31,40 @@ type userRow struct {
 	PasswordLocked  bool   `db:"password_locked"`
 	TOTPLocked      bool   `db:"totp_locked"`
 	LastLoginAt     int64  `db:"last_login_at"`
+	RecoverySkipped int64  `db:"recovery_skipped_at"`
 	CreatedAt       int64  `db:"created_at"`
 	UpdatedAt       int64  `db:"updated_at"`
 }
 
 const userColumns = `id, nip, name, email, email_verified, instansi, unit_kerja, jabatan,
 	jenis_pegawai, state, password_hash, totp_secret, totp_last_step, failed_passwords,
-	failed_totp, locked_until, password_locked, totp_locked, last_login_at, created_at, updated_at`
+	failed_totp, locked_until, password_locked, totp_locked, last_login_at, recovery_skipped_at,
+	created_at, updated_at`
 
 func (r *userRow) user() *storage.User {
 	return &storage.User{
-		ID:              r.ID,
-		NIP:             r.NIP,
-		Name:            r.Name,
-		Email:           r.Email,
-		EmailVerified:   r.EmailVerified,
-		Instansi:        r.Instansi,
-		UnitKerja:       r.UnitKerja,
-		Jabatan:         r.Jabatan,
-		JenisPegawai:    r.JenisPegawai,
-		State:           storage.UserState(r.State),
-		PasswordHash:    r.PasswordHash,
-		TOTPSecret:      nilIfEmpty(r.TOTPSecret),
-		TOTPLastStep:    r.TOTPLastStep,
-		FailedPasswords: r.FailedPasswords,
-		FailedTOTP:      r.FailedTOTP,
-		LockedUntil:     fromMicros(r.LockedUntil),
-		PasswordLocked:  r.PasswordLocked,
-		TOTPLocked:      r.TOTPLocked,
-		LastLoginAt:     fromMicros(r.LastLoginAt),
-		CreatedAt:       fromMicros(r.CreatedAt),
-		UpdatedAt:       fromMicros(r.UpdatedAt),
+		ID:                r.ID,
+		NIP:               r.NIP,
+		Name:              r.Name,
+		Email:             r.Email,
+		EmailVerified:     r.EmailVerified,
+		Instansi:          r.Instansi,
+		UnitKerja:         r.UnitKerja,
+		Jabatan:           r.Jabatan,
+		JenisPegawai:      r.JenisPegawai,
+		State:             storage.UserState(r.State),
+		PasswordHash:      r.PasswordHash,
+		TOTPSecret:        nilIfEmpty(r.TOTPSecret),
+		TOTPLastStep:      r.TOTPLastStep,
+		FailedPasswords:   r.FailedPasswords,
+		FailedTOTP:        r.FailedTOTP,
+		LockedUntil:       fromMicros(r.LockedUntil),
+		PasswordLocked:    r.PasswordLocked,
+		TOTPLocked:        r.TOTPLocked,
+		LastLoginAt:       fromMicros(r.LastLoginAt),
+		RecoverySkippedAt: fromMicros(r.RecoverySkipped),
+		CreatedAt:         fromMicros(r.CreatedAt),
+		UpdatedAt:         fromMicros(r.UpdatedAt),
 	}
 }
 
@@ -87,12 +90,12 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) (err error) {
 		return err
 	}
 	_, err = exec(ctx, s.db, `INSERT INTO users (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.NIP, u.Name, u.Email, boolInt(u.EmailVerified), u.Instansi, u.UnitKerja,
 		u.Jabatan, u.JenisPegawai, string(u.State), u.PasswordHash, nilIfEmpty(u.TOTPSecret),
 		u.TOTPLastStep, u.FailedPasswords, u.FailedTOTP, micros(u.LockedUntil),
 		boolInt(u.PasswordLocked), boolInt(u.TOTPLocked), micros(u.LastLoginAt),
-		micros(u.CreatedAt), micros(u.UpdatedAt))
+		micros(u.RecoverySkippedAt), micros(u.CreatedAt), micros(u.UpdatedAt))
 	return err
 }
 
@@ -264,6 +267,9 @@ func (s *Store) ResetTOTP(ctx context.Context, userID string, now time.Time) (er
 		}
 		if n == 0 {
 			return storage.ErrNotFound
+		}
+		if err := setRecoveryCodesTx(ctx, tx, userID, nil, now); err != nil {
+			return err
 		}
 		return endUserSessionsTx(ctx, tx, userID, now)
 	})

@@ -109,12 +109,13 @@ func testAuthRequestChangeOfUser(t *testing.T, s storage.Store) {
 	must(t, s.SetAuthRequestUser(ctx, "ar1", "alice", t0))
 	must(t, s.SetAuthRequestEnrolment(ctx, "ar1", []byte("seed-for-alice"), t0))
 	must(t, s.SetAuthRequestOTP(ctx, "ar1", t0.Add(time.Second)))
+	must(t, s.SetAuthRequestRecovery(ctx, "ar1", t0.Add(time.Second)))
 
 	// The same user again keeps what was verified.
 	must(t, s.SetAuthRequestUser(ctx, "ar1", "alice", t0.Add(2*time.Second)))
 	got := getAuthRequest(t, s, "ar1")
-	if got.OTPAt.IsZero() || len(got.EnrolSecret) == 0 {
-		t.Errorf("same user again: OTPAt %v, EnrolSecret %q; want both kept", got.OTPAt, got.EnrolSecret)
+	if got.OTPAt.IsZero() || got.RecoveryAt.IsZero() || len(got.EnrolSecret) == 0 {
+		t.Errorf("same user again: OTPAt %v, RecoveryAt %v, EnrolSecret %q; want all kept", got.OTPAt, got.RecoveryAt, got.EnrolSecret)
 	}
 
 	// Another user does not inherit alice's second factor or seed.
@@ -124,9 +125,9 @@ func testAuthRequestChangeOfUser(t *testing.T, s storage.Store) {
 		t.Errorf("after SetAuthRequestUser(bob): UserID %q, PasswordAt %v; want bob, %v",
 			got.UserID, got.PasswordAt, t0.Add(3*time.Second))
 	}
-	if !got.OTPAt.IsZero() || got.EnrolSecret != nil || !got.EnrolStartedAt.IsZero() {
-		t.Errorf("after SetAuthRequestUser(bob): OTPAt %v, EnrolSecret %q, EnrolStartedAt %v; want all cleared",
-			got.OTPAt, got.EnrolSecret, got.EnrolStartedAt)
+	if !got.OTPAt.IsZero() || !got.RecoveryAt.IsZero() || got.EnrolSecret != nil || !got.EnrolStartedAt.IsZero() {
+		t.Errorf("after SetAuthRequestUser(bob): OTPAt %v, RecoveryAt %v, EnrolSecret %q, EnrolStartedAt %v; want all cleared",
+			got.OTPAt, got.RecoveryAt, got.EnrolSecret, got.EnrolStartedAt)
 	}
 }
 
@@ -150,6 +151,7 @@ func testClearAuthRequestUser(t *testing.T, s storage.Store) {
 	must(t, s.SetAuthRequestUser(ctx, "ar1", "user-1", t0))
 	must(t, s.SetAuthRequestEnrolment(ctx, "ar1", []byte("seed"), t0))
 	must(t, s.SetAuthRequestOTP(ctx, "ar1", t0))
+	must(t, s.SetAuthRequestRecovery(ctx, "ar1", t0))
 	must(t, s.CompleteAuthRequest(ctx, "ar1", "sess-1", t0))
 
 	must(t, s.ClearAuthRequestUser(ctx, "ar1"))
@@ -158,6 +160,7 @@ func testClearAuthRequestUser(t *testing.T, s storage.Store) {
 		t.Errorf("after ClearAuthRequestUser (-want +got):\n%s", diff)
 	}
 	wantErr(t, "SetAuthRequestOTP after ClearAuthRequestUser", s.SetAuthRequestOTP(ctx, "ar1", t0), storage.ErrConflict)
+	wantErr(t, "SetAuthRequestRecovery after ClearAuthRequestUser", s.SetAuthRequestRecovery(ctx, "ar1", t0), storage.ErrConflict)
 }
 
 func testAuthRequestEnrolment(t *testing.T, s storage.Store) {

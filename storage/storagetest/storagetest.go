@@ -124,6 +124,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Reset/PruneResets_G6", testPruneResets},
 		{"Captcha/CreateAndUse_C2", testCaptcha},
 		{"Captcha/UseCaptcha_Race_C2", testUseCaptchaRace},
+		{"Recovery/SetUseAndCount_A10", testRecoveryCodes},
+		{"Recovery/UseRecoveryCode_Race_A10_I4", testUseRecoveryCodeRace},
+		{"Recovery/Skip", testSkipRecoveryCodes},
+		{"Recovery/ResetTOTPVoidsCodes", testResetTOTPVoidsRecoveryCodes},
 
 		{"Prune_G6", testPrune},
 	}
