@@ -98,6 +98,7 @@ func newAuthenticators(cfg config.Config, a *app) *mfa.Authenticators {
 		LockAfter:  cfg.Login.TOTPLockAfter,
 		OfferTTL:   cfg.Session.Enrolment,
 		Sealer:     a.sealer,
+		Hash:       a.secrets,
 		Now:        a.now,
 	}, a.store)
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/asnidp/asnidp/internal/seal"
+	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/internal/totp"
 	"github.com/asnidp/asnidp/storage"
@@ -40,6 +41,9 @@ type Store interface {
 	AcceptTOTPStep(ctx context.Context, userID string, step int64, now time.Time) error
 	BindTOTP(ctx context.Context, userID string, sealedSecret []byte, step int64, now time.Time) error
 	ReplaceTOTP(ctx context.Context, userID string, current, next []byte, step int64, now time.Time) error
+	SetRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
+	UseRecoveryCode(ctx context.Context, userID, hash string, now time.Time) error
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 }
 
 // Options configure the second factor.
@@ -52,7 +56,9 @@ type Options struct {
 	// OfferTTL is how long an offered seed may be confirmed.
 	OfferTTL time.Duration
 	Sealer   *seal.Sealer
-	// Rand makes seeds; nil is crypto/rand.
+	// Hash keys the stored hashes of recovery codes.
+	Hash *secret.MAC
+	// Rand makes seeds and recovery codes; nil is crypto/rand.
 	Rand io.Reader
 	Now  func() time.Time
 }
@@ -120,18 +126,9 @@ func (a *Authenticators) Verify(ctx context.Context, u *storage.User, key thrott
 		return Check{Result: Locked}, nil
 	}
 	now := a.opts.Now()
-	attempt, err := a.store.IncrementCounter(ctx, string(key), window, now)
-	if err != nil {
-		return Check{}, fmt.Errorf("count code attempt: %w", err)
-	}
-	failures, err := a.store.RecordTOTPFailure(ctx, u.ID, u.FailedTOTP+1 >= a.opts.LockAfter, now)
-	if err != nil {
-		return Check{}, fmt.Errorf("count code failure: %w", err)
-	}
-	c := Check{Attempt: attempt, Failures: failures}
-	if attempt > Budget || failures > a.opts.LockAfter {
-		c.Result, c.Exhausted, c.Locked = OverBudget, true, failures >= a.opts.LockAfter
-		return c, nil
+	c, err := a.count(ctx, u, key, window, now)
+	if err != nil || c.Result == OverBudget {
+		return c, err
 	}
 	seed, err := a.opts.Sealer.Open(u.TOTPSecret, seedAAD(u.ID))
 	if err != nil {
@@ -154,9 +151,33 @@ func (a *Authenticators) Verify(ctx context.Context, u *storage.User, key thrott
 	default:
 		c.Result = Wrong
 	}
-	c.Locked = failures >= a.opts.LockAfter
-	c.Exhausted = attempt >= Budget || failures%Budget == 0 || c.Locked
+	return a.failed(c), nil
+}
+
+// count records one attempt under key and on the account's consecutive
+// failures, before anything is evaluated (B3, H3). An attempt beyond
+// either budget comes back OverBudget.
+func (a *Authenticators) count(ctx context.Context, u *storage.User, key throttle.Key, window time.Duration, now time.Time) (Check, error) {
+	attempt, err := a.store.IncrementCounter(ctx, string(key), window, now)
+	if err != nil {
+		return Check{}, fmt.Errorf("count code attempt: %w", err)
+	}
+	failures, err := a.store.RecordTOTPFailure(ctx, u.ID, u.FailedTOTP+1 >= a.opts.LockAfter, now)
+	if err != nil {
+		return Check{}, fmt.Errorf("count code failure: %w", err)
+	}
+	c := Check{Attempt: attempt, Failures: failures}
+	if attempt > Budget || failures > a.opts.LockAfter {
+		c.Result, c.Exhausted, c.Locked = OverBudget, true, failures >= a.opts.LockAfter
+	}
 	return c, nil
+}
+
+// failed completes the check of a counted attempt that was not accepted.
+func (a *Authenticators) failed(c Check) Check {
+	c.Locked = c.Failures >= a.opts.LockAfter
+	c.Exhausted = c.Attempt >= Budget || c.Failures%Budget == 0 || c.Locked
+	return c
 }
 
 // Confirm checks a code of a seed being enrolled, counted under key

@@ -10,6 +10,7 @@ import (
 	"github.com/asnidp/asnidp/internal/mfa"
 	"github.com/asnidp/asnidp/internal/optest"
 	"github.com/asnidp/asnidp/internal/seal"
+	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/storage/sqlstore"
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{t: t, store: sqlstoretest.New(t), now: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
 	f.auth = mfa.New(mfa.Options{IssuerName: "ASN Digital", LockAfter: lockAfter, OfferTTL: 10 * time.Minute,
-		Sealer: sealer, Now: func() time.Time { return f.now }}, f.store)
+		Sealer: sealer, Hash: secret.NewMAC([32]byte{1}), Now: func() time.Time { return f.now }}, f.store)
 	ctx := t.Context()
 	u := &storage.User{ID: "u1", NIP: "198609262015051001", Name: "Siti", State: storage.StatePasswordSet,
 		PasswordHash: "$argon2id$x", CreatedAt: f.now, UpdatedAt: f.now}
