@@ -106,6 +106,7 @@ type Store interface {
 	SetAuthRequestUser(ctx context.Context, id, userID string, at time.Time) error
 	SetAuthRequestEnrolment(ctx context.Context, id string, sealedSecret []byte, at time.Time) error
 	SetAuthRequestOTP(ctx context.Context, id string, at time.Time) error
+	SetAuthRequestRecovery(ctx context.Context, id string, at time.Time) error
 	ClearAuthRequestUser(ctx context.Context, id string) error
 	CompleteAuthRequest(ctx context.Context, id, sessionID string, authTime time.Time) error
 
@@ -117,6 +118,9 @@ type Store interface {
 	Counter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 	IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 	ResetCounter(ctx context.Context, key string) error
+
+	// Recovery codes put off
+	SkipRecoveryCodes(ctx context.Context, userID string, now time.Time) error
 
 	// The password reset
 	CreateResetRequest(ctx context.Context, r *storage.ResetRequest) error
@@ -158,7 +162,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 		deps.Outbox = sendNow{deps.Mail}
 	}
 	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout", "account",
-		"reset", "reset_email", "reset_code", "reset_password", "reset_done")
+		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes")
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +185,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 	g.GET("/logout", h.showLogout)
 	g.POST("/logout", h.submitLogout)
 	h.resetRoutes(g)
+	h.recoveryRoutes(g)
 	h.accountRoutes(g)
 	h.echo = e
 	return h, nil

@@ -128,7 +128,7 @@ func (h *Handler) submitOTP(c echo.Context) error {
 	case mfa.Valid:
 		h.log.InfoContext(ctx, "totp accepted", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFAVerified, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-		return h.secondFactorDone(c, ar, u)
+		return h.secondFactorDone(c, ar, u, false)
 	case mfa.OverBudget:
 		return h.endPendingLogin(c, ar, u, check)
 	case mfa.Replayed:
@@ -164,20 +164,12 @@ func (h *Handler) endPendingLogin(c echo.Context, ar *storage.AuthRequest, u *st
 	return c.Redirect(http.StatusSeeOther, loginURL(ar.ID, "otp_too_many"))
 }
 
-// secondFactorDone records the second factor and finishes the login.
-func (h *Handler) secondFactorDone(c echo.Context, ar *storage.AuthRequest, u *storage.User) error {
-	if err := h.store.SetAuthRequestOTP(c.Request().Context(), ar.ID, h.now()); err != nil {
-		return fmt.Errorf("record otp factor: %w", err)
-	}
-	return h.finish(c, ar, u, []string{"pwd", "otp"})
-}
-
 func (h *Handler) showEnrol(c echo.Context) error {
 	ar, u, err := h.pendingSecondFactor(c, c.QueryParam("id"), h.opts.Enrolment)
 	if err != nil || ar == nil {
 		return err
 	}
-	if u.HasAuthenticator() { // A4: a bound authenticator is never replaced here
+	if u.HasAuthenticator() && ar.RecoveryAt.IsZero() { // A4: a bound authenticator is replaced here only after a recovery code
 		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
 	}
 	seed, err := h.enrolmentSeed(c.Request().Context(), ar)
@@ -208,7 +200,8 @@ func (h *Handler) enrolmentSeed(ctx context.Context, ar *storage.AuthRequest) ([
 }
 
 func (h *Handler) renderEnrol(c echo.Context, ar *storage.AuthRequest, u *storage.User, seed []byte, errKey string) error {
-	v := offerView{layout: layout{Title: "enrol.title", ID: ar.ID, L: h.localizer(c, ar)}, Action: "/login/enrol"}
+	v := offerView{layout: layout{Title: "enrol.title", ID: ar.ID, L: h.localizer(c, ar)}, Action: "/login/enrol",
+		Recovery: !ar.RecoveryAt.IsZero()}
 	return h.renderOffer(c, u, seed, v, errKey)
 }
 
@@ -219,6 +212,9 @@ type offerView struct {
 	layout
 	mfa.Offer
 	Action string
+	// Recovery: a recovery code was accepted and this seed replaces the
+	// authenticator the employee can no longer open.
+	Recovery bool
 }
 
 // renderOffer shows the enrolment page of v for seed.
@@ -241,7 +237,8 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if u.HasAuthenticator() { // A4
+	replacing := u.HasAuthenticator()
+	if replacing && ar.RecoveryAt.IsZero() { // A4
 		h.log.WarnContext(ctx, "enrolment refused: authenticator already bound", "sub", u.ID, "auth_request", ar.ID)
 		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
 	}
@@ -266,17 +263,29 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 		}
 		return h.renderEnrol(c, ar, u, seed, "enrol.wrong")
 	}
-	err = h.deps.MFA.Bind(ctx, u, seed, check.Step)
+	if replacing {
+		// After a recovery code: the new seed replaces the one loaded, in
+		// one write (A4, A11); a seed changed meanwhile restarts the login.
+		err = h.deps.MFA.Replace(ctx, u, seed, check.Step)
+	} else {
+		err = h.deps.MFA.Bind(ctx, u, seed, check.Step)
+	}
 	if errors.Is(err, storage.ErrConflict) {
+		if replacing {
+			if err := h.store.ClearAuthRequestUser(ctx, ar.ID); err != nil {
+				return fmt.Errorf("end pending login: %w", err)
+			}
+			return c.Redirect(http.StatusSeeOther, loginURL(ar.ID, "expired"))
+		}
 		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
 	}
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	h.log.InfoContext(ctx, "authenticator bound", "sub", u.ID, "nip", u.NIP, "auth_request", ar.ID, "ip", c.RealIP())
+	h.log.InfoContext(ctx, "authenticator bound", "sub", u.ID, "nip", u.NIP, "auth_request", ar.ID, "ip", c.RealIP(), "replaced", replacing)
 	h.record(c, storage.AuditEvent{Type: audit.MFAEnrolled, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 	h.mailUser(ctx, c, u, "authenticator_added")
-	return h.secondFactorDone(c, ar, u)
+	return h.secondFactorDone(c, ar, u, true)
 }
 
 // mailUser sends a notice; a mail that cannot be sent is logged, never

@@ -15,6 +15,10 @@ const (
 	AMRPassword = "pwd"
 	AMROTP      = "otp"
 	AMRMFA      = "mfa"
+	// AMRRecovery is a recovery code in place of the authenticator app
+	// (not registered in RFC 8176, which has no value for it; documented
+	// in the integrator guide).
+	AMRRecovery = "rec"
 )
 
 // authRequest adapts a storage.AuthRequest to zitadel's op.AuthRequest.
@@ -57,21 +61,33 @@ func (a *authRequest) GetACR() string {
 }
 
 func (a *authRequest) GetAMR() []string {
-	return amr(!a.ar.PasswordAt.IsZero(), !a.ar.OTPAt.IsZero())
+	return amr(!a.ar.PasswordAt.IsZero(), !a.ar.OTPAt.IsZero(), !a.ar.RecoveryAt.IsZero())
 }
 
-func amr(password, otp bool) []string {
+// amr lists the methods of a request's factors. A login that used a
+// recovery code (and then bound a new authenticator) says "rec", not
+// "otp".
+func amr(password, otp, recovery bool) []string {
 	var out []string
 	if password {
 		out = append(out, AMRPassword)
 	}
-	if otp {
+	second := otp
+	switch {
+	case otp && recovery:
+		out = append(out, AMRRecovery)
+	case otp:
 		out = append(out, AMROTP)
 	}
-	if password && otp {
+	if password && second {
 		out = append(out, AMRMFA)
 	}
 	return out
+}
+
+// hasSecondFactor reports whether a session's methods include one.
+func hasSecondFactor(methods []string) bool {
+	return slices.Contains(methods, AMROTP) || slices.Contains(methods, AMRRecovery)
 }
 
 func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge {

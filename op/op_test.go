@@ -1,6 +1,7 @@
 package op
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -55,6 +56,9 @@ func TestAuthRequestDone_A1(t *testing.T) {
 		{"no session yet", func(a *storage.AuthRequest) { a.SessionID = "" }, true, false},
 		{"no user", func(a *storage.AuthRequest) { a.UserID = "" }, true, false},
 		{"no password", func(a *storage.AuthRequest) { a.PasswordAt = time.Time{} }, true, false},
+		// A11: a recovery code is recorded, but no new authenticator bound.
+		{"recovery code only", func(a *storage.AuthRequest) { a.OTPAt, a.RecoveryAt = time.Time{}, at }, true, false},
+		{"recovery code and a new authenticator", func(a *storage.AuthRequest) { a.RecoveryAt = at }, true, true},
 	}
 	for _, tc := range tests {
 		ar := full
@@ -62,6 +66,26 @@ func TestAuthRequestDone_A1(t *testing.T) {
 		a := &authRequest{ar: &ar, requireOTP: tc.requireOTP}
 		if got := a.Done(); got != tc.want {
 			t.Errorf("%s: Done() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The methods say which second factor a login used: the app ("otp") or
+// a recovery code ("rec"), never both and never "mfa" for one factor.
+func TestAuthRequestAMR(t *testing.T) {
+	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		ar   storage.AuthRequest
+		want []string
+	}{
+		{storage.AuthRequest{PasswordAt: at}, []string{"pwd"}},
+		{storage.AuthRequest{PasswordAt: at, OTPAt: at}, []string{"pwd", "otp", "mfa"}},
+		{storage.AuthRequest{PasswordAt: at, OTPAt: at, RecoveryAt: at}, []string{"pwd", "rec", "mfa"}},
+		{storage.AuthRequest{PasswordAt: at, RecoveryAt: at}, []string{"pwd"}},
+	} {
+		a := &authRequest{ar: &tc.ar, requireOTP: true}
+		if got := a.GetAMR(); !slices.Equal(got, tc.want) {
+			t.Errorf("GetAMR() of %+v = %v, want %v", tc.ar, got, tc.want)
 		}
 	}
 }

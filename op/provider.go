@@ -101,6 +101,7 @@ type Storage interface {
 	AuthRequestByCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error)
 	SetAuthRequestUser(ctx context.Context, id, userID string, at time.Time) error
 	SetAuthRequestOTP(ctx context.Context, id string, at time.Time) error
+	SetAuthRequestRecovery(ctx context.Context, id string, at time.Time) error
 	CompleteAuthRequest(ctx context.Context, id, sessionID string, authTime time.Time) error
 	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error)

@@ -37,7 +37,7 @@ func (p *Provider) reusableSession(ctx context.Context, h http.Header, req *oidc
 	if hintUser != "" && hintUser != sess.UserID {
 		return nil
 	}
-	if !slices.Contains(sess.AMR, AMRPassword) || (p.cfg.RequireOTP && !slices.Contains(sess.AMR, AMROTP)) {
+	if !slices.Contains(sess.AMR, AMRPassword) || (p.cfg.RequireOTP && !hasSecondFactor(sess.AMR)) {
 		return nil
 	}
 	u, err := p.store.UserByID(ctx, sess.UserID)
@@ -52,9 +52,14 @@ func (p *Provider) completeFromSession(ctx context.Context, ar *storage.AuthRequ
 	if err := p.store.SetAuthRequestUser(ctx, ar.ID, sess.UserID, sess.AuthTime); err != nil {
 		return fmt.Errorf("record session user: %w", err)
 	}
-	if slices.Contains(sess.AMR, AMROTP) {
+	if hasSecondFactor(sess.AMR) {
 		if err := p.store.SetAuthRequestOTP(ctx, ar.ID, sess.AuthTime); err != nil {
 			return fmt.Errorf("record session otp: %w", err)
+		}
+	}
+	if slices.Contains(sess.AMR, AMRRecovery) {
+		if err := p.store.SetAuthRequestRecovery(ctx, ar.ID, sess.AuthTime); err != nil {
+			return fmt.Errorf("record session recovery: %w", err)
 		}
 	}
 	if err := p.store.CompleteAuthRequest(ctx, ar.ID, sess.ID, sess.AuthTime); err != nil {

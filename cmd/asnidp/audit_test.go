@@ -4,6 +4,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -179,8 +180,8 @@ func TestAudit_E6_JourneyRowsAndNoSecrets(t *testing.T) {
 			t.Errorf("audit --type mfa returned %q", r["type"])
 		}
 	}
-	if len(mfa) != 4 { // enrolled, failed, verified, reset
-		t.Errorf("audit --type mfa returned %d rows, want 4", len(mfa))
+	if len(mfa) != 5 { // enrolled, recovery codes issued, failed, verified, reset
+		t.Errorf("audit --type mfa returned %d rows, want 5", len(mfa))
 	}
 	if table := o.mustCLI("", "audit", "--nip", u.NIP, "--type", "mfa.reset", "--since", "1h"); !strings.Contains(table, "mfa.reset") || strings.Count(table, "\n") != 2 {
 		t.Errorf("audit table:\n%s", table)
@@ -207,6 +208,16 @@ func TestAudit_E6_JourneyRowsAndNoSecrets(t *testing.T) {
 		"ID token 1":              tokens1.IDToken,
 		"ID token 2":              tokens2.IDToken,
 		"ID token signature":      tokens1.IDToken[strings.LastIndex(tokens1.IDToken, ".")+1:],
+	}
+	o.mu.Lock()
+	recovery := o.recovery[u.NIP]
+	o.mu.Unlock()
+	if len(recovery) != 10 {
+		t.Fatalf("the journey showed %d recovery codes, want 10", len(recovery))
+	}
+	for i, c := range recovery {
+		secrets[fmt.Sprintf("recovery code %d", i+1)] = c
+		secrets[fmt.Sprintf("recovery code %d, digits only", i+1)] = strings.ReplaceAll(c, " ", "")
 	}
 	for i, c := range cookies {
 		if len(c) >= 16 { // the language cookie holds "id"/"en"

@@ -65,6 +65,9 @@ type testOP struct {
 
 	mu    sync.Mutex
 	seeds map[string][]byte // authenticator seeds by NIP, as a phone holds them
+	// recovery holds the recovery codes last shown, by NIP, as an
+	// employee writes them down.
+	recovery map[string][]string
 }
 
 const testConfig = `issuer: %s
@@ -97,7 +100,7 @@ func startOP(t *testing.T, env ...string) *testOP {
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := &testOP{t: t, URL: issuer, cfgPath: cfgPath, environ: env, clock: newClock(), logs: &syncBuffer{}, seeds: map[string][]byte{}}
+	o := &testOP{t: t, URL: issuer, cfgPath: cfgPath, environ: env, clock: newClock(), logs: &syncBuffer{}, seeds: map[string][]byte{}, recovery: map[string][]string{}}
 	o.cfg, err = config.Load(cfgPath, env)
 	if err != nil {
 		t.Fatalf("load test config: %v", err)
@@ -451,10 +454,29 @@ func (o *testOP) secondFactor(b *browser, factor *page, u testUser) *page {
 		o.t.Fatalf("expected the enrolment or code page, got %s:\n%s", factor.url, factor.body)
 	}
 	done := b.submit(factor, action, map[string]string{"code": o.nextCode(u)})
+	done = o.saveRecoveryCodes(b, done, u)
 	if done.status != http.StatusSeeOther {
 		o.t.Fatalf("%s POST = %d, want 303; body:\n%s", action, done.status, done.body)
 	}
 	return done
+}
+
+// saveRecoveryCodes writes down the codes p shows, if it is the recovery
+// codes page, and confirms them; it returns what the confirmation (or p,
+// for any other page) answered.
+func (o *testOP) saveRecoveryCodes(b *browser, p *page, u testUser) *page {
+	o.t.Helper()
+	if p.status != http.StatusOK || !strings.Contains(p.body, `action="/login/recovery/codes"`) {
+		return p
+	}
+	codes := optest.RecoveryCodes(p.body)
+	if len(codes) != 10 {
+		o.t.Fatalf("recovery codes page shows %d codes, want 10:\n%s", len(codes), p.body)
+	}
+	o.mu.Lock()
+	o.recovery[u.NIP] = codes
+	o.mu.Unlock()
+	return b.submit(p, "/login/recovery/codes", nil)
 }
 
 // nextCode moves the clock into a step no code was used in yet and

@@ -110,10 +110,14 @@ func (m *mfaOP) callbackURL(id string) string {
 	return m.URL + "/authorize/callback?id=" + url.QueryEscape(id)
 }
 
-// wantCode follows p, the answer to the last factor, through the callback
-// and returns the code the client receives.
+// wantCode follows p, the answer to the last factor, through the recovery
+// codes page (if shown) and the callback, and returns the code the client
+// receives.
 func (m *mfaOP) wantCode(t *testing.T, b *browser, p *page) string {
 	t.Helper()
+	if p.status == http.StatusOK && strings.Contains(p.body, `action="/login/recovery/codes"`) {
+		p = b.submit(p, "/login/recovery/codes", nil) // the codes of a new authenticator, saved
+	}
 	if p.status != http.StatusSeeOther || !strings.Contains(p.location(), "/authorize/callback?id=") {
 		t.Fatalf("got status %d Location %q, want a redirect to the callback:\n%s", p.status, p.location(), p.body)
 	}

@@ -44,7 +44,7 @@ func startOPBehindTLS(t *testing.T) *testOP {
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := &testOP{t: t, URL: "http://" + addr, cfgPath: cfgPath, clock: newClock(), logs: &syncBuffer{}, seeds: map[string][]byte{}}
+	o := &testOP{t: t, URL: "http://" + addr, cfgPath: cfgPath, clock: newClock(), logs: &syncBuffer{}, seeds: map[string][]byte{}, recovery: map[string][]string{}}
 	if o.cfg, err = config.Load(cfgPath, nil); err != nil {
 		t.Fatalf("load test config: %v", err)
 	}

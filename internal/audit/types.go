@@ -25,6 +25,11 @@ const (
 	MFALocked      = "mfa.locked"
 	// MFAReset: an operator unbound the authenticator.
 	MFAReset = "mfa.reset"
+	// MFARecoveryUsed: a recovery code stood in for the authenticator.
+	MFARecoveryUsed = "mfa.recovery_used"
+	// MFARecoveryIssued: a new set of recovery codes was shown (failure:
+	// the employee put them off).
+	MFARecoveryIssued = "mfa.recovery_issued"
 
 	// The password reset (account activation) flow.
 	ResetRequested = "reset.requested"
@@ -59,7 +64,7 @@ const (
 // against them; a test keeps it complete.
 var types = []string{
 	LoginPassword, LoginDelayed, LoginLocked, LoginSucceeded,
-	MFAEnrolled, MFAEnrolFailed, MFAVerified, MFAFailed, MFALocked, MFAReset,
+	MFAEnrolled, MFAEnrolFailed, MFAVerified, MFAFailed, MFALocked, MFAReset, MFARecoveryUsed, MFARecoveryIssued,
 	ResetRequested, ResetCodeSent, ResetCompleted, PasswordChanged,
 	SessionEnded, TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse,
 	UserCreated, UserUpdated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,

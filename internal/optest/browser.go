@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -265,10 +266,40 @@ func (o *OP) Login(t testing.TB, b *Browser, loginPage *Page, u User) (*Page, []
 		t.Fatalf("expected the enrolment or code page, got %s status %d:\n%s", factor.URL, factor.Status, factor.Body)
 	}
 	done = b.Submit(factor, action, map[string]string{"code": o.Code(t, u.NIP)})
+	if IsRecoveryCodesPage(done) {
+		o.mu.Lock()
+		o.recovery[u.NIP] = RecoveryCodes(done.Body)
+		o.mu.Unlock()
+		done = b.Submit(done, "/login/recovery/codes", nil)
+	}
 	if done.Status != http.StatusSeeOther {
 		t.Fatalf("%s = %d, want 303:\n%s", action, done.Status, done.Body)
 	}
 	return b.Follow(done.Location())
+}
+
+// IsRecoveryCodesPage reports whether p shows a fresh set of recovery
+// codes to save before the login completes.
+func IsRecoveryCodesPage(p *Page) bool {
+	return p.Status == http.StatusOK && strings.Contains(p.Body, `action="/login/recovery/codes"`)
+}
+
+var recoveryCode = regexp.MustCompile(`<li>([0-9]{4} [0-9]{4} [0-9]{4})</li>`)
+
+// RecoveryCodes reads the codes a recovery codes page shows.
+func RecoveryCodes(body string) []string {
+	var out []string
+	for _, m := range recoveryCode.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// RecoveryCodesOf returns the recovery codes the OP last showed nip.
+func (o *OP) RecoveryCodesOf(nip string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.recovery[nip]
 }
 
 // Code returns a code the employee's authenticator shows for a time step

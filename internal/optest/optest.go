@@ -65,7 +65,10 @@ type OP struct {
 
 	mu    sync.Mutex
 	seeds map[string][]byte // authenticator seeds by NIP, as a phone holds them
-	steps map[string]int64  // last TOTP step used by NIP
+	// recovery holds the recovery codes last shown, by NIP, as an
+	// employee writes them down.
+	recovery map[string][]string
+	steps    map[string]int64 // last TOTP step used by NIP
 }
 
 // Binary builds cmd/asnidp into t's temporary directory and returns its
@@ -137,6 +140,7 @@ func StartEnv(t testing.TB, env []string, clients ...Client) *OP {
 	o := &OP{
 		URL: "http://" + addr, t: t, bin: bin, cfgPath: cfgPath, dbPath: dbPath, environ: append(cleanEnv(), env...),
 		logs: &SyncBuffer{}, seeds: map[string][]byte{}, steps: map[string]int64{},
+		recovery: map[string][]string{},
 	}
 	cmd := exec.Command(bin, "--config", cfgPath, "serve")
 	cmd.Env = o.environ
