@@ -156,6 +156,17 @@ func TestBrowserJourney(t *testing.T) {
 	j.fill("#code", auth.next(t))
 	j.click(`form[action="/login/enrol"] button[type="submit"]`)
 
+	// The recovery codes, shown once; the employee writes them down.
+	if !strings.Contains(j.text("h1"), "Kode Pemulihan") {
+		j.fatalf("after enrolment: %q, want the recovery codes page", j.text("h1"))
+	}
+	codes := recoveryCodePattern.FindAllString(j.text("#recovery-codes"), -1)
+	if len(codes) != 10 {
+		j.fatalf("recovery codes page shows %d codes (%q), want 10", len(codes), j.text("#recovery-codes"))
+	}
+	j.shot("08-recovery-codes")
+	j.click("#codes-saved")
+
 	// Profil Pegawai with the employee's own data.
 	j.wantPage(d.profilURL, "/")
 	for sel, want := range map[string]string{"#nama": rizky.Name, "#nip": rizky.NIP, "#instansi": rizky.Instansi, "#jabatan": rizky.Jabatan} {
@@ -216,8 +227,37 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("Profil after signing in again shows NIP %q, want %s", got, rizky.NIP)
 	}
 
+	// The phone is lost: sign in with a recovery code instead, then bind
+	// the authenticator of the new phone before Profil opens.
+	j.click("form.logout button")
+	j.wantPage(d.profilURL, "/masuk")
+	j.click("#masuk")
+	j.wantPage(d.op.URL, "/login/")
+	j.fill("#nip", rizky.NIP)
+	j.fill("#password", newPassword)
+	j.click(`form[action="/login/"] button[type="submit"]`)
+	j.wantPage(d.op.URL, "/login/otp")
+	j.click("#use-recovery")
+	j.wantPage(d.op.URL, "/login/recovery")
+	j.fill("#code", codes[0])
+	j.shot("13-recovery")
+	j.click(`form[action="/login/recovery"] button[type="submit"]`)
+	j.wantPage(d.op.URL, "/login/enrol")
+	j.shot("14-recovery-enrol")
+	newPhone := parseOTPAuth(t, decodeQR(t, dataURIImage(t, j.attr("img.qr", "src"))))
+	if string(newPhone.key) == string(auth.key) {
+		t.Error("the new phone was offered the lost phone's key")
+	}
+	j.fill("#code", newPhone.next(t))
+	j.click(`form[action="/login/enrol"] button[type="submit"]`)
+	j.wantPage(d.profilURL, "/")
+	waitMail(t, mails, rizky.Email, "Kode pemulihan dipakai")
+
 	j.requests.checkLoopback(t)
 }
+
+// recoveryCodePattern is one recovery code as the page shows it.
+var recoveryCodePattern = regexp.MustCompile(`[0-9]{4} [0-9]{4} [0-9]{4}`)
 
 // chromiumPath finds Debian's Chromium, or skips (fails when CI asks for
 // the browser).
@@ -507,6 +547,23 @@ var resetCodeLine = regexp.MustCompile(`(?m)^\s*([0-9]{8})\s*$`)
 
 // resetCodeFromMail waits for the reset mail to addr and returns its
 // 8-digit code.
+// waitMail waits for a mail to addr whose subject starts with subject,
+// skipping other notices.
+func waitMail(t *testing.T, mails *mailtest.Server, addr, subject string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		m, err := mails.Next(ctx, addr)
+		if err != nil {
+			t.Fatalf("waiting for a mail %q: %v", subject, err)
+		}
+		if strings.HasPrefix(m.Subject, subject) {
+			return
+		}
+	}
+}
+
 func resetCodeFromMail(t *testing.T, mails *mailtest.Server, addr string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
