@@ -657,10 +657,20 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login/reset/done")
 }
 
-// mailPasswordChanged queues the "your password was changed" notice. A
-// mail that cannot be sent is logged: the reset itself is done.
+// mailPasswordChanged queues the notice of a reset, u as it was before:
+// the first password of a provisioned account is an activation, not a
+// change, and only a bound authenticator is said to be unchanged. A mail
+// that cannot be sent is logged: the reset itself is done.
 func (h *Handler) mailPasswordChanged(c echo.Context, u *storage.User) {
-	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), "password_changed", mail.Data{Name: u.Name, NIP: u.NIP})
+	name := "password_changed"
+	if u.PasswordHash == "" {
+		name = "account_activated"
+	}
+	d := mail.Data{Name: u.Name, NIP: u.NIP, Fields: map[string]string{}}
+	if u.HasAuthenticator() {
+		d.Fields["authenticator"] = "bound"
+	}
+	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, d)
 	if err == nil {
 		err = h.deps.Outbox.Enqueue(m, mail.Delivery{})
 	}

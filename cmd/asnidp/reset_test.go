@@ -266,8 +266,12 @@ func TestReset_ActivationJourney_A6(t *testing.T) {
 	u.Password = newPassphrase()
 	done = b.submit(pwPage, "/login/reset/password", map[string]string{"password": u.Password, "confirm": u.Password})
 	wantRedirect(t, "new password", done, "/login/?id="+arID+"&notice=reset")
-	if changed := r.nextMail(t, emailOf(u.NIP), "mail.password_changed.subject"); !strings.Contains(changed.Text, "Siti Rahmawati") {
-		t.Errorf("password-changed notice:\n%s", changed.Text)
+	// The first password is an activation: the mail says so, and that
+	// the authenticator comes next, not that it is unchanged.
+	activated := r.nextMail(t, emailOf(u.NIP), "mail.account_activated.subject")
+	if !strings.Contains(activated.Text, "Siti Rahmawati") || !strings.Contains(activated.Text, html.UnescapeString(indonesian(t, "mail.enrol_next"))) ||
+		strings.Contains(activated.Text, "tidak berubah") || strings.Contains(activated.Text, "diubah") {
+		t.Errorf("activation notice:\n%s", activated.Text)
 	}
 
 	// A6: back at the login page, no session: the password, then the
@@ -355,7 +359,9 @@ func TestReset_C7_RevokesEverything(t *testing.T) {
 	pwPage := b.get(r.URL + "/login/reset/password")
 	u.Password = newPassphrase()
 	wantRedirect(t, "new password", b.submit(pwPage, "/login/reset/password", map[string]string{"password": u.Password, "confirm": u.Password}), "/login/reset/done")
-	r.nextMail(t, emailOf(u.NIP), "mail.password_changed.subject")
+	if changed := r.nextMail(t, emailOf(u.NIP), "mail.password_changed.subject"); !strings.Contains(changed.Text, html.UnescapeString(indonesian(t, "mail.password_changed.totp"))) {
+		t.Errorf("the change notice of an account with an authenticator does not say it is unchanged:\n%s", changed.Text)
+	}
 
 	rpc.nonce = ""
 	if _, err := rp.RefreshTokens[*oidc.IDTokenClaims](t.Context(), rpc.RelyingParty, tokens.RefreshToken, "", ""); err == nil {
