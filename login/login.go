@@ -122,6 +122,11 @@ type Store interface {
 	// Recovery codes put off
 	SkipRecoveryCodes(ctx context.Context, userID string, now time.Time) error
 
+	// Account security: "Bukan saya" links, known browsers, self-resets
+	CreateAlertToken(ctx context.Context, t *storage.AlertToken) error
+	UseAlertToken(ctx context.Context, tokenHash string, now time.Time) (string, error)
+	RecordDevice(ctx context.Context, userID, deviceHash string, now time.Time) (isNew, hadOthers bool, err error)
+
 	// The password reset
 	CreateResetRequest(ctx context.Context, r *storage.ResetRequest) error
 	ResetRequestByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.ResetRequest, error)
@@ -162,7 +167,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 		deps.Outbox = sendNow{deps.Mail}
 	}
 	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout", "account",
-		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes")
+		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes", "not_me")
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +191,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 	g.POST("/logout", h.submitLogout)
 	h.resetRoutes(g)
 	h.recoveryRoutes(g)
+	h.alertRoutes(g)
 	h.accountRoutes(g)
 	h.echo = e
 	return h, nil

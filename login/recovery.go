@@ -86,7 +86,7 @@ func (h *Handler) submitRecovery(c echo.Context) error {
 		}
 		h.log.WarnContext(ctx, "recovery code accepted; a new authenticator must be enrolled", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFARecoveryUsed, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-		h.mailUser(ctx, c, u, "recovery_used")
+		h.securityMail(ctx, c, u, "recovery_used", nil)
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
 	h.log.InfoContext(ctx, "recovery code rejected", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP(), "failures", check.Failures)

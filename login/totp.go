@@ -284,14 +284,18 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	}
 	h.log.InfoContext(ctx, "authenticator bound", "sub", u.ID, "nip", u.NIP, "auth_request", ar.ID, "ip", c.RealIP(), "replaced", replacing)
 	h.record(c, storage.AuditEvent{Type: audit.MFAEnrolled, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-	h.mailUser(ctx, c, u, "authenticator_added")
+	h.securityMail(ctx, c, u, "authenticator_added", nil)
 	return h.secondFactorDone(c, ar, u, true)
 }
 
 // mailUser sends a notice; a mail that cannot be sent is logged, never
 // shown: the login itself succeeded or failed on its own terms.
 func (h *Handler) mailUser(ctx context.Context, c echo.Context, u *storage.User, name string) {
-	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, mail.Data{Name: u.Name, NIP: u.NIP})
+	h.sendMail(ctx, c, u, name, mail.Data{Name: u.Name, NIP: u.NIP})
+}
+
+func (h *Handler) sendMail(ctx context.Context, c echo.Context, u *storage.User, name string, d mail.Data) {
+	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, d)
 	if err != nil {
 		h.log.WarnContext(ctx, "render mail", "mail", name, "sub", u.ID, "err", err)
 		return
