@@ -8,7 +8,7 @@
 //	                            └─ no ──► auth request stored, bound to this browser ─► login pages
 //	login pages record each verified factor on the auth request ─► /authorize/callback
 //	/authorize/callback: same browser and every factor recorded? ── no ─► back to the login pages
-//	                                                              └─ yes ─► code to the client
+//	                                                              └─ yes ─► code (and iss) to the client
 //	/oauth/token: the code is redeemed atomically (a second redemption revokes the first one's tokens)
 //
 // op never imports the login pages; the two share only the auth request
@@ -82,6 +82,8 @@ type Provider struct {
 	now      func() time.Time
 	log      *slog.Logger
 	newToken func() string
+	// encoder builds every authorization response sent to a client.
+	encoder issEncoder
 
 	op        *oidcop.Provider
 	handler   http.Handler
@@ -144,6 +146,7 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		newToken: secret.Token,
+		encoder:  issEncoder{inner: oidc.NewEncoder(), issuer: cfg.Issuer},
 	}
 
 	opConfig := &oidcop.Config{
@@ -179,6 +182,7 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 	}
 	routes := oidcop.RegisterLegacyServer(srv, p.callback,
 		oidcop.WithHTTPMiddleware(p.guardProtocolRequest),
+		oidcop.WithEncoder(p.encoder),
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+oidc.DiscoveryEndpoint, p.serveDiscovery)
@@ -230,7 +234,12 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	if p.cfg.ACR != "" {
 		d.ACRValuesSupported = []string{p.cfg.ACR}
 	}
-	b, err := json.Marshal(d)
+	// The library's struct has no field for RFC 9207's flag; the outer
+	// field adds it.
+	b, err := json.Marshal(struct {
+		*oidc.DiscoveryConfiguration
+		AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	}{d, true})
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}
@@ -370,7 +379,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
 		return
 	}
-	oidcop.AuthorizeCallback(w, r, p.op)
+	oidcop.AuthorizeCallback(w, r, issAuthorizer{Authorizer: p.op, encoder: p.encoder})
 }
 
 // storeAuthRequest persists a validated authorization request.

@@ -142,7 +142,7 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 func (p *Provider) loginRequired(ctx context.Context, req *oidc.AuthRequest) (*oidcop.Redirect, error) {
 	e := oidc.ErrLoginRequired()
 	e.State = req.State
-	u, err := oidcop.AuthResponseURL(req.RedirectURI, req.ResponseType, req.ResponseMode, e, p.op.Encoder())
+	u, err := oidcop.AuthResponseURL(req.RedirectURI, req.ResponseType, req.ResponseMode, e, p.encoder)
 	if err != nil {
 		return nil, err
 	}
