@@ -1,6 +1,8 @@
 package op
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -38,5 +40,27 @@ func TestIssEncoder_D14(t *testing.T) {
 		if got := params["iss"]; len(got) != 1 || got[0] != issuer || !params.Has(tc.want) || params.Get("state") != "st" {
 			t.Errorf("%s: %s, want %s, state and iss=%s once", tc.name, raw, tc.want, issuer)
 		}
+	}
+}
+
+// D2: an error status is held back for the page, body and all; a redirect
+// or a page goes out as written.
+func TestRefusalWriter_D2(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := &refusalWriter{ResponseWriter: rec}
+	oidcop.WriteError(w, httptest.NewRequest(http.MethodGet, "/authorize", nil),
+		oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("client_id is not registered"), http.StatusBadRequest), nil)
+	if w.status != http.StatusBadRequest || rec.Body.Len() != 0 || rec.Code != http.StatusOK {
+		t.Errorf("held %d, wrote %d %q; want 400 held and nothing written", w.status, rec.Code, rec.Body.String())
+	}
+	if got := w.body.String(); got == "" {
+		t.Error("the library's error body was not kept for its code")
+	}
+
+	rec = httptest.NewRecorder()
+	w = &refusalWriter{ResponseWriter: rec}
+	http.Redirect(w, httptest.NewRequest(http.MethodGet, "/authorize", nil), "https://app.example.go.id/cb?code=c", http.StatusFound)
+	if w.status != 0 || rec.Code != http.StatusFound || rec.Header().Get("Location") == "" {
+		t.Errorf("redirect: held %d, wrote %d; want the 302 written", w.status, rec.Code)
 	}
 }

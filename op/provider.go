@@ -68,6 +68,11 @@ type Config struct {
 	// Audit records security events; nil records none.
 	Audit Auditor
 
+	// ShowError shows the browser a refusal of /authorize, its callback or
+	// end_session that cannot go to the client; nil leaves the library's
+	// JSON.
+	ShowError func(w http.ResponseWriter, r *http.Request, page ErrorPage)
+
 	Cookies cookie.Jar
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -181,7 +186,7 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 		return nil, err
 	}
 	routes := oidcop.RegisterLegacyServer(srv, p.callback,
-		oidcop.WithHTTPMiddleware(p.guardProtocolRequest),
+		oidcop.WithHTTPMiddleware(p.showRefusals, p.guardProtocolRequest),
 		oidcop.WithEncoder(p.encoder),
 	)
 	mux := http.NewServeMux()
@@ -293,15 +298,18 @@ func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
 		if err := r.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
+				refuse(r.Context(), ReasonTooLarge, nil)
 				writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 				return
 			}
+			refuse(r.Context(), ReasonMalformed, nil)
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "request cannot be parsed")
 			return
 		}
 		for _, values := range []url.Values{r.URL.Query(), r.PostForm} {
 			for key, v := range values {
 				if len(v) > 1 {
+					refuse(r.Context(), ReasonRepeated, nil)
 					writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+safeName(key)+" is repeated")
 					return
 				}
@@ -309,6 +317,7 @@ func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
 		}
 		for key := range r.PostForm {
 			if r.URL.Query().Has(key) {
+				refuse(r.Context(), ReasonRepeated, nil)
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+safeName(key)+" is repeated")
 				return
 			}

@@ -1,14 +1,20 @@
 package main
 
 // What a browser gets back from /authorize: the issuer named in every
-// response to the client (D14).
+// response to the client (D14) and a page for every refusal that cannot go
+// to the client (D2).
 
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/asnidp/asnidp/internal/i18n"
+	"github.com/asnidp/asnidp/op"
 )
 
 // wantIss checks that a redirect to the client names the OP in exactly one
@@ -73,5 +79,149 @@ func TestProtocol_D14_IssuerInEveryAuthorizationResponse(t *testing.T) {
 	}
 	if d["authorization_response_iss_parameter_supported"] != true {
 		t.Errorf("discovery authorization_response_iss_parameter_supported = %v, want true", d["authorization_response_iss_parameter_supported"])
+	}
+}
+
+// wantRefusalPage checks that the OP answered a browser itself: 400, an
+// HTML page titled "Permintaan tidak valid" (or its English) giving
+// reason, the pages' security headers, and no redirect.
+func wantRefusalPage(t *testing.T, what string, p *page, lang, reason string) {
+	t.Helper()
+	c, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Localizer(lang)
+	if p.status != http.StatusBadRequest || p.location() != "" {
+		t.Errorf("%s = %d Location %q, want 400 without a redirect", what, p.status, p.location())
+	}
+	if ct := p.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("%s: Content-Type %q, want an HTML page", what, ct)
+	}
+	title := htmlText(l.T("authorize.title"))
+	if !strings.Contains(p.body, "<h1>"+title+"</h1>") || !strings.Contains(p.body, `lang="`+lang+`"`) {
+		t.Errorf("%s: want a %s page titled %q:\n%s", what, lang, title, p.body)
+	}
+	if !strings.Contains(p.body, htmlText(l.T(reason))) {
+		t.Errorf("%s: page does not give the reason %s (%q):\n%s", what, reason, l.T(reason), p.body)
+	}
+	if !strings.HasPrefix(p.body, "<!doctype html>") {
+		t.Errorf("%s: not a page:\n%s", what, p.body)
+	}
+	back := regexp.MustCompile(`<a class="button" href="([^"]+)">`).FindStringSubmatch(p.body)
+	if back == nil {
+		t.Errorf("%s: page has no way back:\n%s", what, p.body)
+	}
+	h := p.header
+	for k, want := range map[string]string{
+		"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+	} {
+		if h.Get(k) != want {
+			t.Errorf("%s: %s = %q, want %q", what, k, h.Get(k), want)
+		}
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("%s: Content-Security-Policy = %q, want the pages' policy", what, csp)
+	}
+}
+
+// htmlText is s as html/template writes it in text.
+func htmlText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "'", "&#39;", "<", "&lt;", ">", "&gt;", `"`, "&#34;").Replace(s)
+}
+
+// TestProtocol_D2_RefusalPages: an authorization request whose answer
+// cannot go to the client is a page in the employee's language with the
+// reason and a way back; nothing links or redirects to an untrusted
+// address, and the back-channel endpoints keep their JSON.
+func TestProtocol_D2_RefusalPages(t *testing.T) {
+	f := startProtoOP(t)
+	b := newBrowser(t)
+	p := newPKCE()
+	evil := "https://evil.example/cb"
+
+	for _, tc := range []struct {
+		name     string
+		params   map[string]string
+		reason   string
+		wantBack string
+	}{
+		{"unknown client", authParams("nobody", appRedirect, p), op.ReasonClientUnknown, "/login/account"},
+		{"no client_id", authParams("", appRedirect, p), op.ReasonClientMissing, "/login/account"},
+		{"redirect_uri not registered", authParams("profil", evil, p), op.ReasonRedirectURI, "https://profil.example.go.id/"},
+		{"redirect_uri missing", authParams("profil", "", p), op.ReasonRedirectURI, "https://profil.example.go.id/"},
+		{"malformed max_age", authParams("profil", protoRedirect, p, "max_age", "abc"), op.ReasonMalformed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := b.get(authorizeURL(f.URL, tc.params))
+			wantRefusalPage(t, "GET", got, "id", tc.reason)
+			if tc.wantBack != "" && !strings.Contains(got.body, `<a class="button" href="`+tc.wantBack+`">`) {
+				t.Errorf("the way back is not %s:\n%s", tc.wantBack, got.body)
+			}
+			if strings.Contains(got.body, `href="`+evil) {
+				t.Errorf("the page links to the unregistered %s", evil)
+			}
+			got = b.postForm(f.URL+"/authorize", urlValues(tc.params), nil)
+			wantRefusalPage(t, "POST", got, "id", tc.reason)
+		})
+	}
+	t.Run("repeated parameter", func(t *testing.T) {
+		got := b.get(authorizeURL(f.URL, authParams("profil", protoRedirect, p)) + "&redirect_uri=" + url.QueryEscape(evil))
+		wantRefusalPage(t, "GET", got, "id", op.ReasonRepeated)
+	})
+
+	t.Run("English", func(t *testing.T) {
+		got := b.get(authorizeURL(f.URL, authParams("nobody", appRedirect, p, "ui_locales", "en")))
+		wantRefusalPage(t, "ui_locales=en", got, "en", op.ReasonClientUnknown)
+
+		// The page's own language link shows the same refusal in English
+		// and keeps the choice in the lang cookie, as the login pages do.
+		plain := b.get(authorizeURL(f.URL, authParams("profil", evil, p)))
+		link := regexp.MustCompile(`href="(\?[^"]*lang=en[^"]*)" hreflang="en"`).FindStringSubmatch(plain.body)
+		if link == nil {
+			t.Fatalf("refusal page has no English link:\n%s", plain.body)
+		}
+		got = b.get(f.URL + "/authorize" + strings.ReplaceAll(link[1], "&amp;", "&"))
+		wantRefusalPage(t, "English link", got, "en", op.ReasonRedirectURI)
+		got = b.get(authorizeURL(f.URL, authParams("nobody", appRedirect, p)))
+		wantRefusalPage(t, "lang cookie", got, "en", op.ReasonClientUnknown)
+	})
+
+	t.Run("back-channel endpoints keep JSON", func(t *testing.T) {
+		for _, tc := range []struct {
+			path string
+			form url.Values
+		}{
+			{tokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}, "redirect_uri": {protoRedirect}}},
+			{tokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {"a", "b"}}},
+			{introspectPath, url.Values{}},
+			{revokePath, url.Values{"token": {"a"}, "token_type_hint": {"a", "b"}}},
+		} {
+			got := mustOAuthPost(t, f.testOP, tc.path, "profil", f.secret["profil"], tc.form)
+			if got.status < 400 || !strings.HasPrefix(got.header.Get("Content-Type"), "application/json") || got.Error == "" {
+				t.Errorf("POST %s %v = %d %q %s, want a JSON OAuth error", tc.path, tc.form, got.status, got.header.Get("Content-Type"), got.body)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, f.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer nope")
+		got := b.do(req)
+		if got.status != http.StatusUnauthorized || strings.HasPrefix(got.header.Get("Content-Type"), "text/html") {
+			t.Errorf("userinfo with a bad token = %d %q, want 401 and no page", got.status, got.header.Get("Content-Type"))
+		}
+	})
+}
+
+// Every reason the OP gives on a refusal page is in both catalogues.
+func TestProtocol_RefusalReasonsInCatalog(t *testing.T) {
+	c, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"id", "en"} {
+		for _, key := range append(slices.Clone(op.Reasons), "authorize.title", "authorize.back_client", "authorize.back_account") {
+			if !slices.Contains(c.Keys(lang), key) {
+				t.Errorf("catalog %s has no %q", lang, key)
+			}
+		}
 	}
 }
