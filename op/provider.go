@@ -186,7 +186,7 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 		return nil, err
 	}
 	routes := oidcop.RegisterLegacyServer(srv, p.callback,
-		oidcop.WithHTTPMiddleware(p.showRefusals, p.guardProtocolRequest),
+		oidcop.WithHTTPMiddleware(p.showRefusals, p.guardProtocolRequest, p.refuseRequestObjects),
 		oidcop.WithEncoder(p.encoder),
 	)
 	mux := http.NewServeMux()
@@ -232,19 +232,19 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.ClaimsSupported = supportedClaims
 	d.ScopesSupported = supportedScopes
-	d.RequestParameterSupported = false
 	d.RequestURIParameterSupported = false
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
 	if p.cfg.ACR != "" {
 		d.ACRValuesSupported = []string{p.cfg.ACR}
 	}
-	// The library's struct has no field for RFC 9207's flag; the outer
-	// field adds it.
+	// The library's struct leaves out a false request_parameter_supported
+	// and has no field for RFC 9207's flag; the outer fields win.
 	b, err := json.Marshal(struct {
 		*oidc.DiscoveryConfiguration
+		RequestParameterSupported                  bool `json:"request_parameter_supported"`
 		AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
-	}{d, true})
+	}{d, false, true})
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}

@@ -43,9 +43,6 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *oidcop.Request[oidc.A
 	if err != nil {
 		return nil, err
 	}
-	if r.Data.RequestParam != "" {
-		return nil, oidcop.NewStatusError(oidc.ErrRequestNotSupported(), http.StatusBadRequest)
-	}
 	if len(r.Data.State) > maxEchoedParam || len(r.Data.Nonce) > maxEchoedParam {
 		refuse(ctx, ReasonTooLarge, c)
 		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("state and nonce are limited to %d bytes", maxEchoedParam), http.StatusBadRequest)

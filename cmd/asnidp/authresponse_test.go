@@ -1,8 +1,8 @@
 package main
 
 // What a browser gets back from /authorize: the issuer named in every
-// response to the client (D14) and a page for every refusal that cannot go
-// to the client (D2).
+// response to the client (D14), a page for every refusal that cannot go to
+// the client (D2), and request objects refused (D15).
 
 import (
 	"encoding/json"
@@ -209,6 +209,51 @@ func TestProtocol_D2_RefusalPages(t *testing.T) {
 			t.Errorf("userinfo with a bad token = %d %q, want 401 and no page", got.status, got.header.Get("Content-Type"))
 		}
 	})
+}
+
+// TestProtocol_D15_RequestObjectsRefused: request and request_uri are
+// refused at the client with the error RFC 9101 names, state and iss, and
+// never parsed or fetched; without a trusted redirect_uri the page says
+// that request objects are not supported. Discovery says both are not.
+func TestProtocol_D15_RequestObjectsRefused(t *testing.T) {
+	f := startProtoOP(t)
+	b := newBrowser(t)
+	object := "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZS9jYiJ9."
+	for _, tc := range []struct{ param, want string }{
+		{"request", "request_not_supported"},
+		{"request_uri", "request_uri_not_supported"},
+	} {
+		value := object
+		if tc.param == "request_uri" {
+			value = "https://profil.example.go.id/request.jwt"
+		}
+		t.Run(tc.param, func(t *testing.T) {
+			params := authParams("profil", protoRedirect, newPKCE(), tc.param, value)
+			for _, got := range []*page{b.get(authorizeURL(f.URL, params)), b.postForm(f.URL+"/authorize", urlValues(params), nil)} {
+				wantAuthorizeError(t, tc.param, got, protoRedirect, tc.want)
+				wantIss(t, tc.param, got, f.URL)
+				if q := mustQuery(t, got.location()); q.Get("state") != params["state"] {
+					t.Errorf("%s: state = %q, want %q", tc.param, q.Get("state"), params["state"])
+				}
+			}
+
+			// An RFC 9101 client sends redirect_uri inside the object only.
+			got := b.get(authorizeURL(f.URL, authParams("profil", "", newPKCE(), tc.param, value)))
+			wantRefusalPage(t, tc.param+" without redirect_uri", got, "id", op.ReasonRequestObject)
+			got = b.get(authorizeURL(f.URL, authParams("nobody", appRedirect, newPKCE(), tc.param, value)))
+			wantRefusalPage(t, tc.param+" of an unknown client", got, "id", op.ReasonClientUnknown)
+		})
+	}
+
+	var d map[string]any
+	if err := json.Unmarshal([]byte(b.get(f.URL+"/.well-known/openid-configuration").body), &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
+		if v, ok := d[k]; !ok || v != false {
+			t.Errorf("discovery %s = %v (present %v), want false", k, v, ok)
+		}
+	}
 }
 
 // Every reason the OP gives on a refusal page is in both catalogues.

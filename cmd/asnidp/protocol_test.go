@@ -893,9 +893,9 @@ func TestProtocol_D11_StateNonceAndIDToken(t *testing.T) {
 }
 
 // TestProtocol_D12_ForgedJWTs: every JWT the OP parses (id_token_hint at
-// /authorize and /end_session, client_assertion, request objects) is
-// refused unless the OP signed it, without a 5xx, and header key
-// references are never fetched.
+// /authorize and /end_session, client_assertion) is refused unless the OP
+// signed it, without a 5xx, and header key references are never fetched;
+// request objects are refused without being read (D15).
 func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 	f := startProtoOP(t)
 	b := newBrowser(t)
@@ -1016,17 +1016,16 @@ func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 			bearer := url.Values{"grant_type": {string(oidc.GrantTypeBearer)}, "assertion": {tc.token}}
 			wantOAuthError(t, "jwt-bearer grant", mustOAuthPost(t, f.testOP, tokenPath, "", "", bearer), http.StatusBadRequest, "unsupported_grant_type")
 
+			// Request objects are refused unread (D15).
 			form.Set("request", tc.token)
 			form.Del("id_token_hint")
 			got = b.postForm(f.URL+"/authorize", form, nil)
-			wantNotRedirected(t, "authorize with a request object", got)
+			wantAuthorizeError(t, "authorize with a request object", got, protoRedirect, "request_not_supported")
 		})
 	}
 	t.Run("request_uri", func(t *testing.T) {
 		got := b.get(authorizeURL(f.URL, authParams("profil", protoRedirect, newPKCE(), "request_uri", keyHost.URL+"/request.jwt")))
-		if got.status >= 500 {
-			t.Errorf("authorize with request_uri = %d", got.status)
-		}
+		wantAuthorizeError(t, "authorize with request_uri", got, protoRedirect, "request_uri_not_supported")
 	})
 	if n := fetched.Load(); n != 0 {
 		t.Errorf("the OP fetched a URL named in a token %d times", n)
