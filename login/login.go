@@ -210,6 +210,24 @@ type layout struct {
 	Error   string
 	RetryAt string
 	Notice  string
+	// Query, when set, is the request that shows this page again: the
+	// language links repeat it (for pages not under /login/). HideLang
+	// drops the links where no link can show the page again.
+	Query    url.Values
+	HideLang bool
+}
+
+// LangHref is the footer's link to this page in lang.
+func (l layout) LangHref(lang string) string {
+	q := url.Values{}
+	for k, v := range l.Query {
+		q[k] = v
+	}
+	if l.Query == nil && l.ID != "" {
+		q.Set("id", l.ID)
+	}
+	q.Set("lang", lang)
+	return "?" + q.Encode()
 }
 
 func (l *layout) frame() *layout { return l }
@@ -237,10 +255,14 @@ type logoutView struct {
 	Done bool
 }
 
-// errorView is the error page's; Message is a catalog key.
+// errorView is the error page's; Message is a catalog key. A refused
+// protocol request adds its OAuth error (Code, Description) and the way
+// back (Back, labelled by the catalog key BackLabel).
 type errorView struct {
 	layout
-	Message string
+	Message           string
+	Code, Description string
+	Back, BackLabel   string
 }
 
 // toggleView is the show-password button of one field.
@@ -277,15 +299,23 @@ func (h *Handler) render(c echo.Context, status int, name string, v view) error 
 // localizer picks the language: ?lang=, the lang cookie, the auth
 // request's ui_locales, then Indonesian.
 func (h *Handler) localizer(c echo.Context, ar *storage.AuthRequest) *i18n.Localizer {
+	var uiLocales []string
+	if ar != nil {
+		uiLocales = ar.UILocales
+	}
+	return h.localizerFor(c, uiLocales)
+}
+
+// localizerFor picks the language from ?lang=, the lang cookie, then the
+// languages a relying party asked for.
+func (h *Handler) localizerFor(c echo.Context, uiLocales []string) *i18n.Localizer {
 	prefs := []string{c.QueryParam("lang")}
 	if q := c.QueryParam("lang"); q == "id" || q == "en" {
 		c.SetCookie(h.opts.Cookies.New("asnidp_lang", q, 365*24*time.Hour, http.SameSiteLaxMode))
 	} else if v := h.opts.Cookies.Value(c.Request(), "asnidp_lang"); v != "" {
 		prefs = append(prefs, v)
 	}
-	if ar != nil {
-		prefs = append(prefs, ar.UILocales...)
-	}
+	prefs = append(prefs, uiLocales...)
 	// Accept-Language is not consulted: the pages speak Indonesian, as the
 	// announcement employees follow does, unless they or the service ask
 	// for English.
