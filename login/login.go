@@ -59,9 +59,10 @@ type Options struct {
 
 	// Captcha, Reset and Policy configure the password reset (account
 	// activation) and the captcha after login failures.
-	Captcha Captcha
-	Reset   Reset
-	Policy  password.Policy
+	Captcha   Captcha
+	Reset     Reset
+	SelfReset SelfReset
+	Policy    password.Policy
 }
 
 // Deps are the parts the pages work with.
@@ -126,6 +127,11 @@ type Store interface {
 	CreateAlertToken(ctx context.Context, t *storage.AlertToken) error
 	UseAlertToken(ctx context.Context, tokenHash string, now time.Time) (string, error)
 	RecordDevice(ctx context.Context, userID, deviceHash string, now time.Time) (isNew, hadOthers bool, err error)
+	StartSelfReset(ctx context.Context, r *storage.SelfReset) error
+	ActiveSelfReset(ctx context.Context, userID string) (*storage.SelfReset, error)
+	ConfirmSelfReset(ctx context.Context, id, codeHash string, maxAttempts int, eligibleAt, now time.Time) error
+	CompleteSelfReset(ctx context.Context, id string, now time.Time) error
+	CancelSelfResets(ctx context.Context, userID string, now time.Time) error
 
 	// The password reset
 	CreateResetRequest(ctx context.Context, r *storage.ResetRequest) error
@@ -167,7 +173,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 		deps.Outbox = sendNow{deps.Mail}
 	}
 	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout", "account",
-		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes", "not_me")
+		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes", "not_me", "selfreset")
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +198,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 	h.resetRoutes(g)
 	h.recoveryRoutes(g)
 	h.alertRoutes(g)
+	h.selfResetRoutes(g)
 	h.accountRoutes(g)
 	h.echo = e
 	return h, nil

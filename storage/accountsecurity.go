@@ -60,6 +60,8 @@ type AccountSecurityStore interface {
 	// EligibleAt and voids the code; a mismatch is ErrConflict, and an
 	// expired, exhausted, confirmed or finished reset is ErrNotFound.
 	ConfirmSelfReset(ctx context.Context, id, codeHash string, maxAttempts int, eligibleAt, now time.Time) error
+	// CancelSelfResets cancels the user's unfinished self-resets.
+	CancelSelfResets(ctx context.Context, userID string, now time.Time) error
 	// CompleteSelfReset marks the self-reset id done and voids the user's
 	// recovery codes, in one transaction, when it is confirmed, due
 	// (EligibleAt <= now) and unfinished; otherwise ErrNotFound. Of

@@ -55,6 +55,9 @@ func AccountCodeAttempts(sessionID string) Key { return Key("account-otp:" + ses
 // the account page of one session (A4).
 func AccountEnrolAttempts(sessionID string) Key { return Key("account-enrol:" + sessionID) }
 
+// SelfResetMails counts the self-reset codes mailed to one account.
+func SelfResetMails(userID string) Key { return Key("selfreset-mail:" + userID) }
+
 // Ladder is the password failure ladder: a delay from the DelayAfter-th
 // consecutive failure of an account, doubling up to DelayMax; a lock
 // after LockAfter failures that only a reset by email releases; and a

@@ -153,6 +153,14 @@ func (s *Store) ConfirmSelfReset(ctx context.Context, id, codeHash string, maxAt
 	return err
 }
 
+// CancelSelfResets cancels the user's unfinished self-resets.
+func (s *Store) CancelSelfResets(ctx context.Context, userID string, now time.Time) (err error) {
+	defer wrap(&err, "CancelSelfResets")
+	_, err = exec(ctx, s.db, `UPDATE mfa_self_resets SET cancelled_at = ?
+		WHERE user_id = ? AND cancelled_at = 0 AND completed_at = 0`, micros(now), userID)
+	return err
+}
+
 // CompleteSelfReset finishes a due self-reset and voids the recovery codes.
 func (s *Store) CompleteSelfReset(ctx context.Context, id string, now time.Time) (err error) {
 	defer wrap(&err, "CompleteSelfReset")

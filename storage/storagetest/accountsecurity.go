@@ -101,6 +101,11 @@ func testSelfReset(t *testing.T, s storage.Store) {
 		t.Errorf("%d recovery codes left after the self-reset, want 0", n)
 	}
 
+	start("sr5")
+	must(t, s.CancelSelfResets(ctx, "u1", t0))
+	_, err = s.ActiveSelfReset(ctx, "u1")
+	wantErr(t, "ActiveSelfReset after CancelSelfResets", err, storage.ErrNotFound)
+
 	// The code's attempts and lifetime bound the guesses.
 	start("sr3")
 	for range 3 {
