@@ -51,22 +51,30 @@ type notMeView struct {
 // not_me_url field, adding fields of its own. Like mailUser, a mail that
 // cannot be sent is logged, never shown.
 func (h *Handler) securityMail(ctx context.Context, c echo.Context, u *storage.User, name string, fields map[string]string) {
-	token := secret.Token()
-	now := h.now()
-	if err := h.store.CreateAlertToken(ctx, &storage.AlertToken{
-		TokenHash: h.hash.Hash(token), UserID: u.ID, Purpose: name, CreatedAt: now, ExpiresAt: now.Add(alertTTL),
-	}); err != nil {
-		h.log.WarnContext(ctx, "store not-me link; the mail goes without it", "mail", name, "sub", u.ID, "err", err)
-		token = ""
-	}
 	d := mail.Data{Name: u.Name, NIP: u.NIP, Fields: map[string]string{}}
 	for k, v := range fields {
 		d.Fields[k] = v
 	}
-	if token != "" {
-		d.Fields["not_me_url"] = h.opts.Issuer + "/login/not-me?t=" + url.QueryEscape(token)
-	}
+	h.addNotMeLink(ctx, u, name, &d)
 	h.sendMail(ctx, c, u, name, d)
+}
+
+// addNotMeLink stores a fresh "Bukan saya?" link for u and puts it in
+// d's not_me_url field. Without it (the database failed) the mail still
+// goes, with the plain "not you?" advice.
+func (h *Handler) addNotMeLink(ctx context.Context, u *storage.User, purpose string, d *mail.Data) {
+	token := secret.Token()
+	now := h.now()
+	if err := h.store.CreateAlertToken(ctx, &storage.AlertToken{
+		TokenHash: h.hash.Hash(token), UserID: u.ID, Purpose: purpose, CreatedAt: now, ExpiresAt: now.Add(alertTTL),
+	}); err != nil {
+		h.log.WarnContext(ctx, "store not-me link; the mail goes without it", "mail", purpose, "sub", u.ID, "err", err)
+		return
+	}
+	if d.Fields == nil {
+		d.Fields = map[string]string{}
+	}
+	d.Fields["not_me_url"] = h.opts.Issuer + "/login/not-me?t=" + url.QueryEscape(token)
 }
 
 func (h *Handler) showNotMe(c echo.Context) error {
