@@ -63,7 +63,9 @@ type selfResetView struct {
 	layout
 	CodeSent   bool
 	EligibleAt string
-	Delay      string
+	// Delay is the wait in whole hours (rounded up); NoWait when none.
+	Delay  string
+	NoWait bool
 }
 
 // selfResetPending is the pending login of the self-reset pages: the
@@ -122,8 +124,9 @@ func (h *Handler) showSelfReset(c echo.Context) error {
 }
 
 func (h *Handler) selfResetView(c echo.Context, ar *storage.AuthRequest, r *storage.SelfReset) selfResetView {
+	d := h.opts.SelfReset.Delay
 	v := selfResetView{layout: layout{Title: "selfreset.title", ID: ar.ID, L: h.localizer(c, ar)},
-		Delay: strconv.Itoa(int(h.opts.SelfReset.Delay.Round(time.Hour) / time.Hour))}
+		Delay: strconv.Itoa(int((d + time.Hour - 1) / time.Hour)), NoWait: d == 0}
 	if r != nil {
 		// A code that can no longer be confirmed offers a new one.
 		v.CodeSent = r.EligibleAt.IsZero() && r.CodeExpiresAt.After(h.now()) && r.CodeAttempts < selfResetAttempts
