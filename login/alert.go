@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/asnidp/asnidp/internal/alert"
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/mail"
@@ -25,15 +25,10 @@ import (
 // account, with its tokens and back-channel logouts, cancels a pending
 // self-reset, and sends the employee to the password reset. The token is
 // random, stored as a keyed hash, bound to the account, expires after
-// alertTTL and works once; using it is audited.
+// alert.TTL and works once (internal/alert); using it is audited.
 
-const (
-	// alertTTL is how long a "Bukan saya?" link works: long enough for a
-	// mail read the next week.
-	alertTTL = 7 * 24 * time.Hour
-	// deviceCookieTTL keeps a browser known for a year of sign-ins.
-	deviceCookieTTL = 400 * 24 * time.Hour
-)
+// deviceCookieTTL keeps a browser known for a year of sign-ins.
+const deviceCookieTTL = 400 * 24 * time.Hour
 
 func (h *Handler) alertRoutes(g *echo.Group) {
 	g.GET("/not-me", h.showNotMe)
@@ -59,22 +54,23 @@ func (h *Handler) securityMail(ctx context.Context, c echo.Context, u *storage.U
 	h.sendMail(ctx, c, u, name, d)
 }
 
-// addNotMeLink stores a fresh "Bukan saya?" link for u and puts it in
-// d's not_me_url field. Without it (the database failed) the mail still
-// goes, with the plain "not you?" advice.
+// addNotMeLink puts a fresh "Bukan saya?" link for u in d's not_me_url
+// field. Without it (the database failed) the mail still goes, with the
+// plain "not you?" advice.
 func (h *Handler) addNotMeLink(ctx context.Context, u *storage.User, purpose string, d *mail.Data) {
-	token := secret.Token()
-	now := h.now()
-	if err := h.store.CreateAlertToken(ctx, &storage.AlertToken{
-		TokenHash: h.hash.Hash(token), UserID: u.ID, Purpose: purpose, CreatedAt: now, ExpiresAt: now.Add(alertTTL),
-	}); err != nil {
-		h.log.WarnContext(ctx, "store not-me link; the mail goes without it", "mail", purpose, "sub", u.ID, "err", err)
+	link, err := h.links().New(ctx, u, purpose)
+	if err != nil {
+		h.log.WarnContext(ctx, "the mail goes without its not-me link", "mail", purpose, "sub", u.ID, "err", err)
 		return
 	}
 	if d.Fields == nil {
 		d.Fields = map[string]string{}
 	}
-	d.Fields["not_me_url"] = h.opts.Issuer + "/login/not-me?t=" + url.QueryEscape(token)
+	d.Fields["not_me_url"] = link
+}
+
+func (h *Handler) links() *alert.Links {
+	return &alert.Links{Store: h.store, MAC: h.hash, Issuer: h.opts.Issuer, Now: h.now}
 }
 
 func (h *Handler) showNotMe(c echo.Context) error {
@@ -91,7 +87,7 @@ func (h *Handler) submitNotMe(c echo.Context) error {
 	if token == "" || len(token) > 128 {
 		return fail(http.StatusNotFound, "notme.invalid", errors.New("no not-me token"))
 	}
-	userID, err := h.store.UseAlertToken(ctx, h.hash.Hash(token), h.now())
+	userID, err := h.store.UseAlertToken(ctx, h.links().Hash(token), h.now())
 	if errors.Is(err, storage.ErrNotFound) {
 		h.log.WarnContext(ctx, "not-me link refused: unknown, used or expired", "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.AccountNotMe, Outcome: audit.Failure, Reason: "unknown, used or expired link"})
