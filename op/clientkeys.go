@@ -104,14 +104,18 @@ func checkClientKey(k jose.JSONWebKey) error {
 	if k.KeyID == "" {
 		return errors.New("has no kid")
 	}
-	if !k.IsPublic() {
+	if k.Use != "" && k.Use != "sig" {
+		return fmt.Errorf("use is %q, want sig", k.Use)
+	}
+	switch k.Key.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey:
 		return errors.New("is a private key: register the public key only")
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+	default:
+		return fmt.Errorf("key type %T is not supported (want RSA or EC P-256)", k.Key)
 	}
 	if !k.Valid() {
 		return errors.New("is not a valid key")
-	}
-	if k.Use != "" && k.Use != "sig" {
-		return fmt.Errorf("use is %q, want sig", k.Use)
 	}
 	switch key := k.Key.(type) {
 	case *rsa.PublicKey:
@@ -128,8 +132,6 @@ func checkClientKey(k jose.JSONWebKey) error {
 		if k.Algorithm != "" && k.Algorithm != string(jose.ES256) {
 			return fmt.Errorf("alg %q does not fit a P-256 key (want ES256)", k.Algorithm)
 		}
-	default:
-		return fmt.Errorf("key type %T is not supported (want RSA or EC P-256)", k.Key)
 	}
 	return nil
 }
