@@ -11,6 +11,12 @@
 //	                                                              └─ yes ─► code (and iss) to the client
 //	/oauth/token: the code is redeemed atomically (a second redemption revokes the first one's tokens)
 //
+// Before /authorize validates anything, a request object (request=, from a
+// client with registered keys) or a pushed request (request_uri= of
+// /oauth/par) becomes the request's parameters; see requestobject.go and
+// par.go. Clients with keys authenticate with private_key_jwt
+// (clientauth.go, clientkeys.go).
+//
 // op never imports the login pages; the two share only the auth request
 // row and the cookies named in internal/cookie.
 package op

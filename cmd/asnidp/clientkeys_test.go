@@ -706,3 +706,47 @@ func TestClient_AddWithKeys(t *testing.T) {
 		t.Errorf("client add with keys printed:\n%s\nwant private_key_jwt, PAR required and no secret", out)
 	}
 }
+
+// Discovery names everything a certified library needs to choose
+// private_key_jwt, request objects and PAR by itself.
+func TestProtocol_D16_D17_D18_Discovery(t *testing.T) {
+	o := startOP(t)
+	var d map[string]any
+	if err := json.Unmarshal([]byte(newBrowser(t).get(o.URL+"/.well-known/openid-configuration").body), &d); err != nil {
+		t.Fatal(err)
+	}
+	has := func(key, value string) {
+		t.Helper()
+		list, _ := d[key].([]any)
+		for _, v := range list {
+			if v == value {
+				return
+			}
+		}
+		t.Errorf("discovery %s = %v, want it to list %q", key, d[key], value)
+	}
+	has("token_endpoint_auth_methods_supported", "private_key_jwt")
+	has("introspection_endpoint_auth_methods_supported", "private_key_jwt")
+	has("revocation_endpoint_auth_methods_supported", "private_key_jwt")
+	for _, alg := range []string{"RS256", "PS256", "ES256"} {
+		has("token_endpoint_auth_signing_alg_values_supported", alg)
+		has("request_object_signing_alg_values_supported", alg)
+	}
+	for _, key := range []string{"token_endpoint_auth_signing_alg_values_supported", "request_object_signing_alg_values_supported"} {
+		for _, v := range d[key].([]any) {
+			if v == "none" || strings.HasPrefix(v.(string), "HS") {
+				t.Errorf("discovery %s lists %v", key, v)
+			}
+		}
+	}
+	for key, want := range map[string]any{
+		"request_parameter_supported":           true,
+		"request_uri_parameter_supported":       false,
+		"pushed_authorization_request_endpoint": o.URL + parPath,
+		"require_pushed_authorization_requests": false,
+	} {
+		if d[key] != want {
+			t.Errorf("discovery %s = %v, want %v", key, d[key], want)
+		}
+	}
+}
