@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -43,14 +44,23 @@ func TestSQLite_Store(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newSQLiteStore(t) })
 }
 
-// migrationCount is how many migration files are embedded.
-func migrationCount(t testing.TB) int {
+// migrationVersions are the version numbers of the embedded migration
+// files, in order (numbers may skip one taken by work not merged yet).
+func migrationVersions(t testing.TB) []int {
 	t.Helper()
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v, %v", files, err)
 	}
-	return len(files)
+	var out []int
+	for _, f := range files {
+		var v int
+		if _, err := fmt.Sscanf(path.Base(f), "%05d_", &v); err != nil {
+			t.Fatalf("migration %s has no version number: %v", f, err)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // checkMigratedOnce fails unless every migration is recorded exactly once
@@ -74,8 +84,8 @@ func checkMigratedOnce(t *testing.T, db *sql.DB) {
 	if err := rows.Err(); err != nil {
 		t.Fatalf("read goose_db_version: %v", err)
 	}
-	var want []string
-	for v := range migrationCount(t) + 1 {
+	want := []string{"0×1"}
+	for _, v := range migrationVersions(t) {
 		want = append(want, fmt.Sprintf("%d×1", v))
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
