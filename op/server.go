@@ -142,6 +142,9 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 	if err := checkPKCE(c, req); err != nil {
 		return nil, err
 	}
+	if err := checkACR(req.ACRValues, p.cfg.ACR); err != nil {
+		return nil, err
+	}
 	if (p.cfg.RequirePAR || c.RequirePAR) && !fromPushed(ctx) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("pushed authorization request required: push it to %s and send its request_uri", p.cfg.Issuer+PARPath)
 	}
@@ -192,6 +195,20 @@ func (p *Provider) loginRequired(ctx context.Context, req *oidc.AuthRequest) (*o
 	}
 	p.log.DebugContext(ctx, "prompt=none without a session: login_required", "client_id", req.ClientID)
 	return oidcop.NewRedirect(u), nil
+}
+
+// checkACR refuses acr_values that name none of what this provider can
+// satisfy (its one level, both factors) with unmet_authentication_
+// requirements (OpenID Connect Core 1.0 errata, RFC 9470 §3), so a client
+// asking for a level it cannot get learns so at once instead of from the
+// ID token. A request naming the provider's level, alone or among others,
+// goes ahead and its ID token carries that acr.
+func checkACR(requested []string, offered string) error {
+	if len(requested) == 0 || slices.Contains(requested, offered) {
+		return nil
+	}
+	return &oidc.Error{ErrorType: "unmet_authentication_requirements",
+		Description: "none of the acr_values can be satisfied; this provider offers " + offered}
 }
 
 // checkPKCE: S256 is required unless the confidential client was

@@ -271,3 +271,26 @@ func TestProtocol_RefusalReasonsInCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestProtocol_D19_ACRValues: acr_values naming no level this OP can
+// satisfy is unmet_authentication_requirements at the client, with state
+// and iss; naming its level (alone or among others) signs in with both
+// factors and the ID token carries that acr.
+func TestProtocol_D19_ACRValues(t *testing.T) {
+	f := startProtoOP(t)
+	b := newBrowser(t)
+	params := authParams("profil", protoRedirect, newPKCE(), "acr_values", "urn:example:loa:4 urn:example:loa:5")
+	got := b.get(authorizeURL(f.URL, params))
+	wantAuthorizeError(t, "unsatisfiable acr_values", got, protoRedirect, "unmet_authentication_requirements")
+	wantIss(t, "unsatisfiable acr_values", got, f.URL)
+	if q := mustQuery(t, got.location()); q.Get("state") != params["state"] {
+		t.Errorf("unmet_authentication_requirements state = %q, want %q", q.Get("state"), params["state"])
+	}
+
+	pk := newPKCE()
+	params = authParams("profil", protoRedirect, pk, "acr_values", "urn:example:loa:4 "+f.cfg.Login.ACR)
+	tokens := f.redeem(t, "profil", f.code(t, b, params), protoRedirect, pk.verifier)
+	if got := jwtClaims(t, tokens.IDToken)["acr"]; got != f.cfg.Login.ACR {
+		t.Errorf("acr with acr_values naming it = %v, want %q", got, f.cfg.Login.ACR)
+	}
+}
