@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,14 +45,25 @@ func TestSQLite_Store(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newSQLiteStore(t) })
 }
 
-// migrationCount is how many migration files are embedded.
-func migrationCount(t testing.TB) int {
+// migrationVersions are the versions of the embedded migration files, in
+// order. Numbers may be skipped (one can be reserved for a change still
+// under way), so they come from the file names, not from a count.
+func migrationVersions(t testing.TB) []int64 {
 	t.Helper()
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v, %v", files, err)
 	}
-	return len(files)
+	var out []int64
+	for _, f := range files {
+		num, _, _ := strings.Cut(filepath.Base(f), "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s has no version number: %v", f, err)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // checkMigratedOnce fails unless every migration is recorded exactly once
@@ -74,8 +87,8 @@ func checkMigratedOnce(t *testing.T, db *sql.DB) {
 	if err := rows.Err(); err != nil {
 		t.Fatalf("read goose_db_version: %v", err)
 	}
-	var want []string
-	for v := range migrationCount(t) + 1 {
+	want := []string{"0×1"}
+	for _, v := range migrationVersions(t) {
 		want = append(want, fmt.Sprintf("%d×1", v))
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
