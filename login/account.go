@@ -61,6 +61,31 @@ type accountView struct {
 	RecoveryTotal int
 	// PasswordMin is the policy's minimum length, for the form's help.
 	PasswordMin int
+	// Refused is why the form of one section was refused, shown in that
+	// section: the form's action names the section as its fragment, so
+	// the browser scrolls there.
+	Refused refusal
+}
+
+// refusal is a refused form's message, in the section it belongs to.
+type refusal struct {
+	Section string
+	Message string
+	RetryAt string
+}
+
+// refusedView is what the page's "refused" template shows in a section.
+type refusedView struct {
+	L *i18n.Localizer
+	refusal
+}
+
+// RefusedIn is the refusal to show in section, if it is that section's.
+func (v *accountView) RefusedIn(section string) refusedView {
+	if v.Refused.Section != section {
+		return refusedView{L: v.L}
+	}
+	return refusedView{L: v.L, refusal: v.Refused}
 }
 
 // sessionView is one row of the list of sessions.
@@ -144,7 +169,7 @@ func (h *Handler) showAccount(c echo.Context) error {
 // refused form shows it again with p.Error.
 func (h *Handler) renderAccount(c echo.Context, status int, sess *storage.Session, u *storage.User, p *accountView) error {
 	ctx := c.Request().Context()
-	p.Title, p.NIP, p.Name = "account.title", u.NIP, u.Name
+	p.Title, p.NIP, p.Name, p.Here = "account.title", u.NIP, u.Name, "/login/account"
 	if p.L == nil {
 		p.L = h.localizer(c, nil)
 	}

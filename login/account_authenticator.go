@@ -36,7 +36,7 @@ func (h *Handler) proveAuthenticator(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return h.renderAccount(c, status, sess, u, &accountView{layout: layout{Error: msg}})
+		return h.renderAccount(c, status, sess, u, &accountView{Refused: refusal{Section: "authenticator", Message: msg}})
 	}
 	next, err := h.deps.MFA.NewSeed()
 	if err != nil {

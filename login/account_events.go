@@ -35,6 +35,8 @@ type eventView struct {
 	// What is the catalog key of the event in plain words.
 	What    string
 	Failure bool
+	// ByOperator says an operator did it (Actor), not the employee.
+	ByOperator bool
 	Time    timeView
 	IP      string
 	Device  string
@@ -54,7 +56,7 @@ func (h *Handler) eventList(c echo.Context, u *storage.User, l *i18n.Localizer) 
 	out := make([]eventView, 0, len(events))
 	for _, e := range events {
 		out = append(out, eventView{
-			What: eventKey(e), Failure: e.Outcome == storage.OutcomeFailure,
+			What: eventKey(e), Failure: e.Outcome == storage.OutcomeFailure, ByOperator: e.Actor != "",
 			Time: showTime(e.Time), IP: e.IP, Device: device(l, e.UserAgent),
 		})
 	}

@@ -37,7 +37,7 @@ func (h *Handler) changePassword(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := accountView{}
 	refuse := func(status int, msg string) error {
-		p.Error = msg
+		p.Refused = refusal{Section: "password", Message: msg}
 		return h.renderAccount(c, status, sess, u, &p)
 	}
 	current, pw := c.FormValue("current"), c.FormValue("password")
@@ -104,11 +104,11 @@ func (h *Handler) refuseCurrentPassword(c echo.Context, sess *storage.Session, u
 	if o.message == "login.locked" {
 		status, msg = http.StatusForbidden, o.message
 	}
+	p.Refused = refusal{Section: "password", Message: msg}
 	if !o.retryAt.IsZero() {
-		p.RetryAt = o.retryAt.In(wib).Format("15:04:05 WIB")
+		p.Refused.RetryAt = o.retryAt.In(wib).Format("15:04:05 WIB")
 		c.Response().Header().Set("Retry-After", retryAfterSeconds(o.retryAt.Sub(h.now())))
 		status = http.StatusTooManyRequests
 	}
-	p.Error = msg
 	return h.renderAccount(c, status, sess, u, p)
 }

@@ -24,7 +24,7 @@ func (h *Handler) newRecoveryCodes(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return h.renderAccount(c, status, sess, u, &accountView{layout: layout{Error: msg}})
+		return h.renderAccount(c, status, sess, u, &accountView{Refused: refusal{Section: "recovery", Message: msg}})
 	}
 	ctx := c.Request().Context()
 	codes, err := h.deps.MFA.NewRecoveryCodes(ctx, u)
@@ -35,7 +35,7 @@ func (h *Handler) newRecoveryCodes(c echo.Context) error {
 	h.record(c, storage.AuditEvent{Type: audit.MFARecoveryIssued, Reason: "new set from the account page", NIP: u.NIP, UserID: u.ID})
 	h.mailNotice(c, u, "recovery_regenerated", h.whereFields(c))
 	v := recoveryCodesView{
-		layout: layout{Title: "recovery.codes_title", Notice: "account.recovery_new", L: h.localizer(c, nil)},
+		layout: layout{Title: "recovery.codes_title", Notice: "account.recovery_new", L: h.localizer(c, nil), Here: "/login/account"},
 		Codes:  codes,
 	}
 	v.Download = recoveryFile(v.L.T("recovery.file_heading", "NIP", u.NIP), codes)

@@ -215,6 +215,9 @@ type layout struct {
 	Error   string
 	RetryAt string
 	Notice  string
+	// Here is the page the language links reload; empty is the URL
+	// shown, which is wrong only for a page answering a POST.
+	Here string
 }
 
 func (l *layout) frame() *layout { return l }

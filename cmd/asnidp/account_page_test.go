@@ -674,6 +674,12 @@ func TestAccount_LatestEvents(t *testing.T) {
 	}) {
 		t.Errorf("no sign-in from Chrome 126 di Android 14 in %+v", list)
 	}
+	// The password the operator set (user set-password) says who did it.
+	if want := indonesian(t, "event.password.changed") + " (" + indonesian(t, "account.by_operator") + ")"; !slices.ContainsFunc(list, func(r row) bool {
+		return strings.HasPrefix(r.text, want)
+	}) {
+		t.Errorf("no %q in %+v", want, list)
+	}
 
 	// 25 more events of the account, then newer ones that are not shown.
 	sub := a.user(t, u.NIP).ID
