@@ -37,9 +37,9 @@ type eventView struct {
 	Failure bool
 	// ByOperator says an operator did it (Actor), not the employee.
 	ByOperator bool
-	Time    timeView
-	IP      string
-	Device  string
+	Time       timeView
+	IP         string
+	Device     string
 }
 
 // eventList is the account's latest events, newest first. Events are
