@@ -27,7 +27,7 @@ import (
 //   - password: the current password and a fresh authenticator code, the
 //     reset's policy; every other session ends (B8);
 //   - recovery codes: a fresh authenticator code makes a new set, shown
-//     once, and voids the old (A10, A12);
+//     once, and voids the old (A10, A13);
 //   - authenticator: see account_authenticator.go (A4);
 //   - language: the lang cookie.
 //

@@ -11,7 +11,7 @@ import (
 )
 
 // newRecoveryCodes makes a new set of recovery codes for the account,
-// after a fresh code of the authenticator (A10, A12): a session alone,
+// after a fresh code of the authenticator (A10, A13): a session alone,
 // stolen or left open, cannot void the codes an employee wrote down or
 // learn new ones. The new set replaces the old in one transaction, is
 // shown once and the employee is mailed.

@@ -20,7 +20,7 @@ import (
 
 // The tests in this file drive the account page ("Akun Saya") through the
 // real server: the sessions list and ending sessions (E4, E8), the latest
-// events, the change of password (B8), new recovery codes (A10, A12), the
+// events, the change of password (B8), new recovery codes (A10, A13), the
 // language, and CSRF on every form (E5). Mail goes to an in-process SMTP
 // server.
 
@@ -543,12 +543,12 @@ func TestAccount_B8_PasswordFormCodeBudget(t *testing.T) {
 	}
 }
 
-// A10, A12: a new set of recovery codes takes a fresh authenticator code:
+// A10, A13: a new set of recovery codes takes a fresh authenticator code:
 // without one (none, a wrong one, or a recovery code in its place) nothing
 // changes and the old codes still sign in. With one, ten new codes are
 // shown once, the old ones stop working, the count is shown, the event is
 // audited and the employee is mailed, and no code reaches the log.
-func TestAccount_A10_A12_NewRecoveryCodes(t *testing.T) {
+func TestAccount_A10_A13_NewRecoveryCodes(t *testing.T) {
 	a := startAccountOP(t)
 	u := a.addUser(true)
 	b := browserAs(t, uaPhone)

@@ -63,7 +63,7 @@ func AccountPasswordCodeAttempts(sessionID string) Key {
 }
 
 // AccountRecoveryCodeAttempts counts the codes tried for a new set of
-// recovery codes on the account page of one session (A12).
+// recovery codes on the account page of one session (A13).
 func AccountRecoveryCodeAttempts(sessionID string) Key {
 	return Key("account-recovery-otp:" + sessionID)
 }
