@@ -264,10 +264,13 @@ func (h *Handler) accountCode(c echo.Context, u *storage.User, key throttle.Key,
 	return msg, http.StatusUnauthorized, nil
 }
 
-// mailNotice queues the notice mail name to u, in the page's language,
-// with fields; the page does not wait for the mail server.
+// mailNotice queues the security mail name to u, in the page's language,
+// with fields and a "Bukan saya?" link; the page does not wait for the
+// mail server.
 func (h *Handler) mailNotice(c echo.Context, u *storage.User, name string, fields map[string]string) {
-	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, mail.Data{Name: u.Name, NIP: u.NIP, Fields: fields})
+	d := mail.Data{Name: u.Name, NIP: u.NIP, Fields: fields}
+	h.addNotMeLink(c.Request().Context(), u, name, &d)
+	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, d)
 	if err == nil {
 		err = h.deps.Outbox.Enqueue(m, mail.Delivery{})
 	}

@@ -17,14 +17,15 @@ const accountEvents = 20
 // accountEventTypes are the audit events an employee is shown: sign-ins
 // and what could mean someone else is at work (wrong passwords and codes,
 // locks, resets, changes of the password, the authenticator and the
-// recovery codes, ended sessions, an operator's actions, a reused token).
+// recovery codes, the self-reset of the authenticator, a "Bukan saya?"
+// link used, ended sessions, an operator's actions, a reused token).
 // Left out are the steps a sign-in already implies (mfa.verified) and the
 // tokens services fetch in the background, which would push everything
 // else off the list.
 var accountEventTypes = []string{
 	"login", // password step, delay, lock, completed sign-in
 	audit.MFAEnrolled, audit.MFAEnrolFailed, audit.MFAFailed, audit.MFALocked, audit.MFAReset,
-	audit.MFARecoveryUsed, audit.MFARecoveryIssued,
+	audit.MFARecoveryUsed, audit.MFARecoveryIssued, audit.MFASelfReset, audit.AccountNotMe,
 	"reset", audit.PasswordChanged, audit.SessionEnded,
 	audit.UserDisabled, audit.UserEnabled, audit.UserUnlocked, audit.UserNIPChanged,
 	audit.TokenReuse,
@@ -82,6 +83,7 @@ func eventKey(e *storage.AuditEvent) string {
 var failureWords = map[string]bool{
 	audit.LoginPassword:     true,
 	audit.MFARecoveryIssued: true,
+	audit.MFASelfReset:      true,
 	audit.ResetCodeSent:     true,
 	audit.PasswordChanged:   true,
 }

@@ -62,9 +62,10 @@ type Options struct {
 
 	// Captcha, Reset and Policy configure the password reset (account
 	// activation) and the captcha after login failures.
-	Captcha Captcha
-	Reset   Reset
-	Policy  password.Policy
+	Captcha   Captcha
+	Reset     Reset
+	SelfReset SelfReset
+	Policy    password.Policy
 }
 
 // Deps are the parts the pages work with.
@@ -133,6 +134,16 @@ type Store interface {
 	// Recovery codes put off
 	SkipRecoveryCodes(ctx context.Context, userID string, now time.Time) error
 
+	// Account security: "Bukan saya" links, known browsers, self-resets
+	CreateAlertToken(ctx context.Context, t *storage.AlertToken) error
+	UseAlertToken(ctx context.Context, tokenHash string, now time.Time) (string, error)
+	RecordDevice(ctx context.Context, userID, deviceHash string, now time.Time) (isNew, hadOthers bool, err error)
+	StartSelfReset(ctx context.Context, r *storage.SelfReset) error
+	ActiveSelfReset(ctx context.Context, userID string) (*storage.SelfReset, error)
+	ConfirmSelfReset(ctx context.Context, id, codeHash string, maxAttempts int, eligibleAt, now time.Time) error
+	CompleteSelfReset(ctx context.Context, id string, now time.Time) error
+	CancelSelfResets(ctx context.Context, userID string, now time.Time) error
+
 	// The password reset
 	CreateResetRequest(ctx context.Context, r *storage.ResetRequest) error
 	ResetRequestByTokenHash(ctx context.Context, tokenHash string, now time.Time) (*storage.ResetRequest, error)
@@ -173,7 +184,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 		deps.Outbox = sendNow{deps.Mail}
 	}
 	pages, err := templates.NewRenderer(templates.FS, "login", "otp", "enrol", "error", "logout", "account",
-		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes")
+		"reset", "reset_email", "reset_code", "reset_password", "reset_done", "recovery", "recovery_codes", "not_me", "selfreset")
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +208,8 @@ func New(opts Options, deps Deps) (*Handler, error) {
 	g.POST("/logout", h.submitLogout)
 	h.resetRoutes(g)
 	h.recoveryRoutes(g)
+	h.alertRoutes(g)
+	h.selfResetRoutes(g)
 	h.accountRoutes(g)
 	h.echo = e
 	return h, nil
@@ -215,9 +228,27 @@ type layout struct {
 	Error   string
 	RetryAt string
 	Notice  string
-	// Here is the page the language links reload; empty is the URL
+	// Query, when set, is the request that shows this page again: the
+	// language links repeat it (for pages not under /login/). HideLang
+	// drops the links where no link can show the page again.
+	Query    url.Values
+	HideLang bool
+	// Here is the path the language links reload; empty is the URL
 	// shown, which is wrong only for a page answering a POST.
 	Here string
+}
+
+// LangHref is the footer's link to this page in lang.
+func (l layout) LangHref(lang string) string {
+	q := url.Values{}
+	for k, v := range l.Query {
+		q[k] = v
+	}
+	if l.Query == nil && l.ID != "" {
+		q.Set("id", l.ID)
+	}
+	q.Set("lang", lang)
+	return l.Here + "?" + q.Encode()
 }
 
 func (l *layout) frame() *layout { return l }
@@ -239,10 +270,14 @@ type logoutView struct {
 	Done bool
 }
 
-// errorView is the error page's; Message is a catalog key.
+// errorView is the error page's; Message is a catalog key. A refused
+// protocol request adds its OAuth error (Code, Description) and the way
+// back (Back, labelled by the catalog key BackLabel).
 type errorView struct {
 	layout
-	Message string
+	Message           string
+	Code, Description string
+	Back, BackLabel   string
 }
 
 // toggleView is the show-password button of one field.
@@ -287,15 +322,23 @@ func (h *Handler) setLanguage(c echo.Context, lang string) {
 // localizer picks the language: ?lang=, the lang cookie, the auth
 // request's ui_locales, then Indonesian.
 func (h *Handler) localizer(c echo.Context, ar *storage.AuthRequest) *i18n.Localizer {
+	var uiLocales []string
+	if ar != nil {
+		uiLocales = ar.UILocales
+	}
+	return h.localizerFor(c, uiLocales)
+}
+
+// localizerFor picks the language from ?lang=, the lang cookie, then the
+// languages a relying party asked for.
+func (h *Handler) localizerFor(c echo.Context, uiLocales []string) *i18n.Localizer {
 	prefs := []string{c.QueryParam("lang")}
 	if q := c.QueryParam("lang"); q == "id" || q == "en" {
 		h.setLanguage(c, q)
 	} else if v := h.opts.Cookies.Value(c.Request(), langCookie); v != "" {
 		prefs = append(prefs, v)
 	}
-	if ar != nil {
-		prefs = append(prefs, ar.UILocales...)
-	}
+	prefs = append(prefs, uiLocales...)
 	// Accept-Language is not consulted: the pages speak Indonesian, as the
 	// announcement employees follow does, unless they or the service ask
 	// for English.

@@ -35,8 +35,12 @@ func (h *Handler) recoveryRoutes(g *echo.Group) {
 	g.POST("/recovery/codes", h.recoveryCodesSaved)
 }
 
-// recoveryView is the page that takes a recovery code.
-type recoveryView struct{ layout }
+// recoveryView is the page that takes a recovery code; SelfReset offers
+// the way without one.
+type recoveryView struct {
+	layout
+	SelfReset bool
+}
 
 // recoveryCodesView shows a fresh set of codes once.
 type recoveryCodesView struct {
@@ -57,7 +61,7 @@ func (h *Handler) showRecovery(c echo.Context) error {
 	if !u.HasAuthenticator() {
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
-	return h.render(c, http.StatusOK, "recovery", &recoveryView{layout{Title: "recovery.title", ID: ar.ID, L: h.localizer(c, ar)}})
+	return h.render(c, http.StatusOK, "recovery", &recoveryView{layout{Title: "recovery.title", ID: ar.ID, L: h.localizer(c, ar)}, h.opts.SelfReset.Enabled})
 }
 
 func (h *Handler) submitRecovery(c echo.Context) error {
@@ -69,7 +73,7 @@ func (h *Handler) submitRecovery(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
 	ctx := c.Request().Context()
-	p := recoveryView{layout{Title: "recovery.title", ID: ar.ID, L: h.localizer(c, ar)}}
+	p := recoveryView{layout{Title: "recovery.title", ID: ar.ID, L: h.localizer(c, ar)}, h.opts.SelfReset.Enabled}
 	check, err := h.deps.MFA.VerifyRecovery(ctx, u, throttle.CodeAttempts(ar.ID), h.opts.PasswordOnly, c.FormValue("code"))
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
@@ -86,7 +90,7 @@ func (h *Handler) submitRecovery(c echo.Context) error {
 		}
 		h.log.WarnContext(ctx, "recovery code accepted; a new authenticator must be enrolled", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFARecoveryUsed, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-		h.mailUser(ctx, c, u, "recovery_used")
+		h.securityMail(ctx, c, u, "recovery_used", nil)
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
 	h.log.InfoContext(ctx, "recovery code rejected", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP(), "failures", check.Failures)

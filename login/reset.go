@@ -677,6 +677,7 @@ func (h *Handler) mailPasswordChanged(c echo.Context, u *storage.User) {
 	if u.HasAuthenticator() {
 		d.Fields["authenticator"] = "bound"
 	}
+	h.addNotMeLink(c.Request().Context(), u, name, &d)
 	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, d)
 	if err == nil {
 		err = h.deps.Outbox.Enqueue(m, mail.Delivery{})

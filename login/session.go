@@ -52,6 +52,7 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 		return fmt.Errorf("complete auth request: %w", err)
 	}
 	c.SetCookie(h.opts.Cookies.New(cookie.Session, token, h.opts.SessionAbsolute, http.SameSiteLaxMode))
+	h.noteDevice(c, u)
 	h.log.InfoContext(ctx, "login complete", "sub", u.ID, "sid", sess.ID, "auth_request", ar.ID, "ip", c.RealIP())
 	h.record(c, storage.AuditEvent{Type: audit.LoginSucceeded, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID, Detail: "sid=" + sess.ID})
 	return c.Redirect(http.StatusSeeOther, h.deps.CallbackURL(ar.ID))

@@ -45,7 +45,11 @@ func (h *Handler) afterPassword(c echo.Context, ar *storage.AuthRequest, u *stor
 		return err
 	}
 	next := "/login/otp?id="
-	if !u.HasAuthenticator() {
+	due, err := h.dueSelfReset(ctx, u)
+	if err != nil {
+		return err
+	}
+	if !u.HasAuthenticator() || due != nil { // a self-reset whose wait is over enrols the new phone (A12)
 		next = "/login/enrol?id="
 	}
 	return c.Redirect(http.StatusSeeOther, next+ar.ID)
@@ -128,6 +132,11 @@ func (h *Handler) submitOTP(c echo.Context) error {
 	case mfa.Valid:
 		h.log.InfoContext(ctx, "totp accepted", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFAVerified, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
+		// The employee holds the authenticator after all: a self-reset
+		// still waiting would only leave a door open (A12).
+		if err := h.store.CancelSelfResets(ctx, u.ID, h.now()); err != nil {
+			return fail(http.StatusServiceUnavailable, "error.unavailable", err)
+		}
 		return h.secondFactorDone(c, ar, u, false)
 	case mfa.OverBudget:
 		return h.endPendingLogin(c, ar, u, check)
@@ -169,7 +178,11 @@ func (h *Handler) showEnrol(c echo.Context) error {
 	if err != nil || ar == nil {
 		return err
 	}
-	if u.HasAuthenticator() && ar.RecoveryAt.IsZero() { // A4: a bound authenticator is replaced here only after a recovery code
+	replace, err := h.mayReplace(c, ar, u)
+	if err != nil {
+		return err
+	}
+	if u.HasAuthenticator() && !replace { // A4
 		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
 	}
 	seed, err := h.enrolmentSeed(c.Request().Context(), ar)
@@ -201,7 +214,7 @@ func (h *Handler) enrolmentSeed(ctx context.Context, ar *storage.AuthRequest) ([
 
 func (h *Handler) renderEnrol(c echo.Context, ar *storage.AuthRequest, u *storage.User, seed []byte, errKey string) error {
 	v := offerView{layout: layout{Title: "enrol.title", ID: ar.ID, L: h.localizer(c, ar)}, Action: "/login/enrol",
-		Recovery: !ar.RecoveryAt.IsZero()}
+		Recovery: !ar.RecoveryAt.IsZero(), Replacing: u.HasAuthenticator()}
 	return h.renderOffer(c, u, seed, v, errKey)
 }
 
@@ -212,9 +225,9 @@ type offerView struct {
 	layout
 	mfa.Offer
 	Action string
-	// Recovery: a recovery code was accepted and this seed replaces the
-	// authenticator the employee can no longer open.
-	Recovery bool
+	// Replacing: this seed replaces the authenticator the employee can no
+	// longer open, after a recovery code (Recovery) or a self-reset.
+	Replacing, Recovery bool
 }
 
 // renderOffer shows the enrolment page of v for seed.
@@ -238,9 +251,16 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	replacing := u.HasAuthenticator()
-	if replacing && ar.RecoveryAt.IsZero() { // A4
-		h.log.WarnContext(ctx, "enrolment refused: authenticator already bound", "sub", u.ID, "auth_request", ar.ID)
-		return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
+	if replacing {
+		ok, err := h.mayReplace(c, ar, u)
+		if err != nil {
+			return err
+		}
+		if !ok { // A4, A12: a password alone never replaces the authenticator
+			h.log.WarnContext(ctx, "enrolment refused: authenticator already bound", "sub", u.ID, "auth_request", ar.ID)
+			h.record(c, storage.AuditEvent{Type: audit.MFAEnrolFailed, Outcome: audit.Failure, Reason: "an authenticator is bound", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
+			return c.Redirect(http.StatusSeeOther, "/login/otp?id="+ar.ID)
+		}
 	}
 	if len(ar.EnrolSecret) == 0 { // A2: confirming without having been shown a seed
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
@@ -264,9 +284,14 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 		return h.renderEnrol(c, ar, u, seed, "enrol.wrong")
 	}
 	if replacing {
-		// After a recovery code: the new seed replaces the one loaded, in
-		// one write (A4, A11); a seed changed meanwhile restarts the login.
-		err = h.deps.MFA.Replace(ctx, u, seed, check.Step)
+		// After a recovery code or a due self-reset: the new seed replaces
+		// the one loaded, in one write (A4, A11); a seed changed meanwhile
+		// restarts the login. A self-reset is used up first, so two
+		// browsers cannot both ride on it (A12).
+		err = h.claimSelfReset(c, ar, u)
+		if err == nil {
+			err = h.deps.MFA.Replace(ctx, u, seed, check.Step)
+		}
 	} else {
 		err = h.deps.MFA.Bind(ctx, u, seed, check.Step)
 	}
@@ -284,14 +309,18 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	}
 	h.log.InfoContext(ctx, "authenticator bound", "sub", u.ID, "nip", u.NIP, "auth_request", ar.ID, "ip", c.RealIP(), "replaced", replacing)
 	h.record(c, storage.AuditEvent{Type: audit.MFAEnrolled, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-	h.mailUser(ctx, c, u, "authenticator_added")
+	h.securityMail(ctx, c, u, "authenticator_added", nil)
 	return h.secondFactorDone(c, ar, u, true)
 }
 
 // mailUser sends a notice; a mail that cannot be sent is logged, never
 // shown: the login itself succeeded or failed on its own terms.
 func (h *Handler) mailUser(ctx context.Context, c echo.Context, u *storage.User, name string) {
-	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, mail.Data{Name: u.Name, NIP: u.NIP})
+	h.sendMail(ctx, c, u, name, mail.Data{Name: u.Name, NIP: u.NIP})
+}
+
+func (h *Handler) sendMail(ctx context.Context, c echo.Context, u *storage.User, name string, d mail.Data) {
+	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, d)
 	if err != nil {
 		h.log.WarnContext(ctx, "render mail", "mail", name, "sub", u.ID, "err", err)
 		return

@@ -8,7 +8,7 @@
 //	                            └─ no ──► auth request stored, bound to this browser ─► login pages
 //	login pages record each verified factor on the auth request ─► /authorize/callback
 //	/authorize/callback: same browser and every factor recorded? ── no ─► back to the login pages
-//	                                                              └─ yes ─► code to the client
+//	                                                              └─ yes ─► code (and iss) to the client
 //	/oauth/token: the code is redeemed atomically (a second redemption revokes the first one's tokens)
 //
 // op never imports the login pages; the two share only the auth request
@@ -68,6 +68,11 @@ type Config struct {
 	// Audit records security events; nil records none.
 	Audit Auditor
 
+	// ShowError shows the browser a refusal of /authorize, its callback or
+	// end_session that cannot go to the client; nil leaves the library's
+	// JSON.
+	ShowError func(w http.ResponseWriter, r *http.Request, page ErrorPage)
+
 	Cookies cookie.Jar
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -82,6 +87,8 @@ type Provider struct {
 	now      func() time.Time
 	log      *slog.Logger
 	newToken func() string
+	// encoder builds every authorization response sent to a client.
+	encoder issEncoder
 
 	op        *oidcop.Provider
 	handler   http.Handler
@@ -145,6 +152,7 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		newToken: secret.Token,
+		encoder:  issEncoder{inner: oidc.NewEncoder(), issuer: cfg.Issuer},
 	}
 
 	opConfig := &oidcop.Config{
@@ -179,7 +187,8 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 		return nil, err
 	}
 	routes := oidcop.RegisterLegacyServer(srv, p.callback,
-		oidcop.WithHTTPMiddleware(p.guardProtocolRequest),
+		oidcop.WithHTTPMiddleware(p.showRefusals, p.guardProtocolRequest, p.refuseRequestObjects),
+		oidcop.WithEncoder(p.encoder),
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+oidc.DiscoveryEndpoint, p.serveDiscovery)
@@ -224,14 +233,19 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.ClaimsSupported = supportedClaims
 	d.ScopesSupported = supportedScopes
-	d.RequestParameterSupported = false
 	d.RequestURIParameterSupported = false
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
 	if p.cfg.ACR != "" {
 		d.ACRValuesSupported = []string{p.cfg.ACR}
 	}
-	b, err := json.Marshal(d)
+	// The library's struct leaves out a false request_parameter_supported
+	// and has no field for RFC 9207's flag; the outer fields win.
+	b, err := json.Marshal(struct {
+		*oidc.DiscoveryConfiguration
+		RequestParameterSupported                  bool `json:"request_parameter_supported"`
+		AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	}{d, false, true})
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}
@@ -285,15 +299,18 @@ func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
 		if err := r.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
+				refuse(r.Context(), ReasonTooLarge, nil)
 				writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 				return
 			}
+			refuse(r.Context(), ReasonMalformed, nil)
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "request cannot be parsed")
 			return
 		}
 		for _, values := range []url.Values{r.URL.Query(), r.PostForm} {
 			for key, v := range values {
 				if len(v) > 1 {
+					refuse(r.Context(), ReasonRepeated, nil)
 					writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+safeName(key)+" is repeated")
 					return
 				}
@@ -301,6 +318,7 @@ func (p *Provider) guardProtocolRequest(next http.Handler) http.Handler {
 		}
 		for key := range r.PostForm {
 			if r.URL.Query().Has(key) {
+				refuse(r.Context(), ReasonRepeated, nil)
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+safeName(key)+" is repeated")
 				return
 			}
@@ -371,7 +389,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
 		return
 	}
-	oidcop.AuthorizeCallback(w, r, p.op)
+	oidcop.AuthorizeCallback(w, r, issAuthorizer{Authorizer: p.op, encoder: p.encoder})
 }
 
 // storeAuthRequest persists a validated authorization request.

@@ -39,26 +39,39 @@ var (
 // VerifyAuthRequest finds the client and matches the redirect URI exactly.
 // Errors here are shown by the OP and never redirected (D2).
 func (s *server) VerifyAuthRequest(ctx context.Context, r *oidcop.Request[oidc.AuthRequest]) (*oidcop.ClientRequest[oidc.AuthRequest], error) {
-	if r.Data.ClientID == "" {
-		return nil, oidc.ErrInvalidRequest().WithDescription("client_id is missing")
-	}
-	c, err := s.p.store.ClientByID(ctx, r.Data.ClientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("client_id is not registered"), http.StatusBadRequest)
-	}
+	c, err := s.p.trustedRedirect(ctx, r.Data.ClientID, r.Data.RedirectURI)
 	if err != nil {
-		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
-	}
-	if r.Data.RedirectURI == "" || !slices.Contains(c.RedirectURIs, r.Data.RedirectURI) {
-		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client"), http.StatusBadRequest)
-	}
-	if r.Data.RequestParam != "" {
-		return nil, oidcop.NewStatusError(oidc.ErrRequestNotSupported(), http.StatusBadRequest)
+		return nil, err
 	}
 	if len(r.Data.State) > maxEchoedParam || len(r.Data.Nonce) > maxEchoedParam {
+		refuse(ctx, ReasonTooLarge, c)
 		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("state and nonce are limited to %d bytes", maxEchoedParam), http.StatusBadRequest)
 	}
 	return &oidcop.ClientRequest[oidc.AuthRequest]{Request: r, Client: s.p.wrapClient(c)}, nil
+}
+
+// trustedRedirect finds the client and matches redirectURI exactly against
+// the ones it registered: only then may an answer go to redirectURI. When
+// only the redirect URI fails, the client comes back with the error.
+func (p *Provider) trustedRedirect(ctx context.Context, clientID, redirectURI string) (*storage.Client, error) {
+	if clientID == "" {
+		refuse(ctx, ReasonClientMissing, nil)
+		return nil, oidc.ErrInvalidRequest().WithDescription("client_id is missing")
+	}
+	c, err := p.store.ClientByID(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		refuse(ctx, ReasonClientUnknown, nil)
+		return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("client_id is not registered"), http.StatusBadRequest)
+	}
+	if err != nil {
+		refuse(ctx, ReasonUnavailable, nil)
+		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	if redirectURI == "" || !slices.Contains(c.RedirectURIs, redirectURI) {
+		refuse(ctx, ReasonRedirectURI, c)
+		return c, oidcop.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client"), http.StatusBadRequest)
+	}
+	return c, nil
 }
 
 // VerifyClient answers every failed client authentication with 401
@@ -142,7 +155,7 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 func (p *Provider) loginRequired(ctx context.Context, req *oidc.AuthRequest) (*oidcop.Redirect, error) {
 	e := oidc.ErrLoginRequired()
 	e.State = req.State
-	u, err := oidcop.AuthResponseURL(req.RedirectURI, req.ResponseType, req.ResponseMode, e, p.op.Encoder())
+	u, err := oidcop.AuthResponseURL(req.RedirectURI, req.ResponseType, req.ResponseMode, e, p.encoder)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +279,7 @@ func (s *server) EndSession(ctx context.Context, r *oidcop.Request[oidc.EndSessi
 	if uri := r.Data.PostLogoutRedirectURI; uri != "" {
 		c, err := p.store.ClientByID(ctx, clientID)
 		if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, uri) {
+			refuse(ctx, ReasonLogoutURI, c)
 			return nil, oidcop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri is not registered for this client"), http.StatusBadRequest)
 		}
 		target = uri

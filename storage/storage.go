@@ -43,6 +43,7 @@ type Store interface {
 	ResetStore
 	CaptchaStore
 	RecoveryStore
+	AccountSecurityStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

@@ -113,6 +113,11 @@ func TestAdmin_ResetMFA(t *testing.T) {
 		t.Errorf("user reset-mfa printed %q", out)
 	}
 	wantNoAccess(t, o, s, "after reset-mfa")
+	// The notice (the log mail driver writes it to the log) carries a
+	// "Bukan saya" link.
+	if !notMeLink.MatchString(o.logs.String()) {
+		t.Error("the reset-mfa notice has no \"Bukan saya\" link")
+	}
 	if show := o.mustCLI("", "user", "show", s.u.NIP); !strings.Contains(show, "authenticator bound:   no") || !strings.Contains(show, "state:                 password_set") {
 		t.Errorf("user show after reset-mfa:\n%s", show)
 	}

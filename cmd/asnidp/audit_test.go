@@ -262,8 +262,8 @@ func TestAudit_UnknownTypeRefused(t *testing.T) {
 		}
 		msg := err.Error()
 		for _, want := range []string{`--type: unknown event type or family "` + bad + `"`,
-			"families: client, key, login, mfa, password, reset, session, token, user;",
-			"types: client.created, client.removed, key.rotated,", "user.created"} {
+			"families: account, client, key, login, mfa, password, reset, session, token, user;",
+			"types: account.not_me, client.created, client.removed, key.rotated,", "user.created"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("audit --type %s error = %q, want it to contain %q", bad, msg, want)
 			}

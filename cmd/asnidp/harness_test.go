@@ -466,7 +466,7 @@ func (o *testOP) secondFactor(b *browser, factor *page, u testUser) *page {
 // for any other page) answered.
 func (o *testOP) saveRecoveryCodes(b *browser, p *page, u testUser) *page {
 	o.t.Helper()
-	if p.status != http.StatusOK || !strings.Contains(p.body, `action="/login/recovery/codes"`) {
+	if !isRecoveryCodesPage(p) {
 		return p
 	}
 	codes := optest.RecoveryCodes(p.body)
@@ -476,6 +476,19 @@ func (o *testOP) saveRecoveryCodes(b *browser, p *page, u testUser) *page {
 	o.mu.Lock()
 	o.recovery[u.NIP] = codes
 	o.mu.Unlock()
+	return b.submit(p, "/login/recovery/codes", nil)
+}
+
+func isRecoveryCodesPage(p *page) bool {
+	return p.status == http.StatusOK && strings.Contains(p.body, `action="/login/recovery/codes"`)
+}
+
+// pastRecoveryCodes confirms the recovery codes page p, if it is one,
+// and returns the answer; any other page is returned as it is.
+func pastRecoveryCodes(b *browser, p *page) *page {
+	if !isRecoveryCodesPage(p) {
+		return p
+	}
 	return b.submit(p, "/login/recovery/codes", nil)
 }
 

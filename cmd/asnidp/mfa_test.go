@@ -115,9 +115,7 @@ func (m *mfaOP) callbackURL(id string) string {
 // receives.
 func (m *mfaOP) wantCode(t *testing.T, b *browser, p *page) string {
 	t.Helper()
-	if p.status == http.StatusOK && strings.Contains(p.body, `action="/login/recovery/codes"`) {
-		p = b.submit(p, "/login/recovery/codes", nil) // the codes of a new authenticator, saved
-	}
+	p = pastRecoveryCodes(b, p) // the codes of a new authenticator, saved
 	if p.status != http.StatusSeeOther || !strings.Contains(p.location(), "/authorize/callback?id=") {
 		t.Fatalf("got status %d Location %q, want a redirect to the callback:\n%s", p.status, p.location(), p.body)
 	}

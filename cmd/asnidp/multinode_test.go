@@ -219,7 +219,7 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 	done := br.submit(login, "/login/", map[string]string{"nip": nip, "password": pw})
 	enrol := br.follow(c.URL, done.location())
 	seed := seedFromPage(t, enrol)
-	bound := br.submit(enrol, "/login/enrol", map[string]string{"code": rfc6238(seed, time.Now().Unix()/30)})
+	bound := pastRecoveryCodes(br, br.submit(enrol, "/login/enrol", map[string]string{"code": rfc6238(seed, time.Now().Unix()/30)}))
 	code, _ := codeFrom(t, br.follow(c.URL, bound.location()), rpRedirect)
 	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](t.Context(), code, relying, rp.WithCodeVerifier(p.verifier))
 	if err != nil {
@@ -281,7 +281,7 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 		login := nb.follow(c.URL, rp.AuthURL("st", relying, rp.WithCodeChallenge(p.challenge)))
 		enrol := nb.follow(c.URL, nb.submit(login, "/login/", map[string]string{"nip": raceNIP, "password": pw}).location())
 		raceSeed = seedFromPage(t, enrol)
-		bound := nb.submit(enrol, "/login/enrol", map[string]string{"code": rfc6238(raceSeed, time.Now().Unix()/30)})
+		bound := pastRecoveryCodes(nb, nb.submit(enrol, "/login/enrol", map[string]string{"code": rfc6238(raceSeed, time.Now().Unix()/30)}))
 		code, _ := codeFrom(t, nb.follow(c.URL, bound.location()), rpRedirect)
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {p.verifier}}
 		var wins atomic.Int32
@@ -445,6 +445,10 @@ func TestCluster_TwoProcessesOnePostgres(t *testing.T) {
 		form, action = parseForm(t, enrol, "/login/enrol")
 		form.Set("code", rfc6238(seedFromPage(t, enrol), time.Now().Unix()/30))
 		res = nb.post(onB(action), form)
+		if isRecoveryCodesPage(res) {
+			form, action = parseForm(t, res, "/login/recovery/codes")
+			res = nb.post(onB(action), form)
+		}
 		if res.status != http.StatusSeeOther {
 			t.Fatalf("code on B = %d:\n%s", res.status, res.body)
 		}

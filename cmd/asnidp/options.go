@@ -75,6 +75,7 @@ func loginOptions(cfg config.Config, jar cookie.Jar, proxies []netip.Prefix) log
 				LoginGlobalPerHour: cfg.Captcha.LoginGlobalPerHour,
 			},
 		},
+		SelfReset: login.SelfReset{Enabled: cfg.MFA.SelfReset, Delay: cfg.MFA.SelfResetDelay},
 		Reset: login.Reset{
 			CodeTTL:      cfg.Reset.CodeTTL,
 			CodeAttempts: cfg.Reset.CodeAttempts,

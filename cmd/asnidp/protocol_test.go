@@ -31,6 +31,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/net/idna"
+
+	"github.com/asnidp/asnidp/op"
 )
 
 const (
@@ -329,12 +331,12 @@ func TestProtocol_D1_RedirectURIVariants(t *testing.T) {
 			if v.uri == "" {
 				delete(params, "redirect_uri")
 			}
-			wantNotRedirected(t, "GET /authorize", b.get(authorizeURL(f.URL, params)))
+			wantRefusalPage(t, "GET /authorize", b.get(authorizeURL(f.URL, params)), "id", op.ReasonRedirectURI)
 			form := url.Values{}
 			for k, val := range params {
 				form.Set(k, val)
 			}
-			wantNotRedirected(t, "POST /authorize", b.postForm(f.URL+"/authorize", form, nil))
+			wantRefusalPage(t, "POST /authorize", b.postForm(f.URL+"/authorize", form, nil), "id", op.ReasonRedirectURI)
 		})
 	}
 }
@@ -347,8 +349,8 @@ func TestProtocol_D2_UnknownClientAndDuplicates(t *testing.T) {
 	b := newBrowser(t)
 	p := newPKCE()
 
-	wantNotRedirected(t, "unknown client_id", b.get(authorizeURL(f.URL, authParams("nobody", appRedirect, p))))
-	wantNotRedirected(t, "missing client_id", b.get(authorizeURL(f.URL, authParams("", appRedirect, p))))
+	wantRefusalPage(t, "unknown client_id", b.get(authorizeURL(f.URL, authParams("nobody", appRedirect, p))), "id", op.ReasonClientUnknown)
+	wantRefusalPage(t, "missing client_id", b.get(authorizeURL(f.URL, authParams("", appRedirect, p))), "id", op.ReasonClientMissing)
 
 	valid := url.Values{}
 	for k, v := range authParams("app", appRedirect, p) {
@@ -364,14 +366,11 @@ func TestProtocol_D2_UnknownClientAndDuplicates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := b.get(f.URL + "/authorize?" + valid.Encode() + "&" + tc.extra)
-			wantNotRedirected(t, "GET", got)
-			if !strings.Contains(got.body, `"invalid_request"`) {
-				t.Errorf("body %q, want invalid_request", got.body)
-			}
+			wantRefusalPage(t, "GET", got, "id", op.ReasonRepeated)
 			// The same parameter once in the query and once in the body.
 			extra, _ := url.ParseQuery(tc.extra)
 			got = b.postForm(f.URL+"/authorize?"+extra.Encode(), valid, nil)
-			wantNotRedirected(t, "POST with the parameter in query and body", got)
+			wantRefusalPage(t, "POST with the parameter in query and body", got, "id", op.ReasonRepeated)
 		})
 	}
 }
@@ -399,6 +398,7 @@ func TestProtocol_D2_PostLogoutRedirect(t *testing.T) {
 		if loc := got.location(); got.status >= 500 || strings.HasPrefix(loc, uri) || (loc != "" && !strings.HasPrefix(loc, f.URL)) {
 			t.Errorf("end_session to unregistered %q = %d %q, want no redirect to it", uri, got.status, loc)
 		}
+		wantRefusalPage(t, "end_session to unregistered "+uri, got, "id", op.ReasonLogoutURI)
 	}
 	got = b.get(f.URL + endSessionPath + "?" + url.Values{"id_token_hint": {tokens.IDToken}, "client_id": {"other"},
 		"post_logout_redirect_uri": {protoPostLogout}}.Encode())
@@ -887,18 +887,15 @@ func TestProtocol_D11_StateNonceAndIDToken(t *testing.T) {
 				form.Set(k, v)
 			}
 			got := b.postForm(f.URL+"/authorize", form, nil)
-			wantNotRedirected(t, "POST", got)
-			if !strings.Contains(got.body, `"invalid_request"`) {
-				t.Errorf("POST body %.200q, want an invalid_request error", got.body)
-			}
+			wantRefusalPage(t, "POST", got, "id", op.ReasonTooLarge)
 		})
 	}
 }
 
 // TestProtocol_D12_ForgedJWTs: every JWT the OP parses (id_token_hint at
-// /authorize and /end_session, client_assertion, request objects) is
-// refused unless the OP signed it, without a 5xx, and header key
-// references are never fetched.
+// /authorize and /end_session, client_assertion) is refused unless the OP
+// signed it, without a 5xx, and header key references are never fetched;
+// request objects are refused without being read (D15).
 func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 	f := startProtoOP(t)
 	b := newBrowser(t)
@@ -1019,17 +1016,16 @@ func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 			bearer := url.Values{"grant_type": {string(oidc.GrantTypeBearer)}, "assertion": {tc.token}}
 			wantOAuthError(t, "jwt-bearer grant", mustOAuthPost(t, f.testOP, tokenPath, "", "", bearer), http.StatusBadRequest, "unsupported_grant_type")
 
+			// Request objects are refused unread (D15).
 			form.Set("request", tc.token)
 			form.Del("id_token_hint")
 			got = b.postForm(f.URL+"/authorize", form, nil)
-			wantNotRedirected(t, "authorize with a request object", got)
+			wantAuthorizeError(t, "authorize with a request object", got, protoRedirect, "request_not_supported")
 		})
 	}
 	t.Run("request_uri", func(t *testing.T) {
 		got := b.get(authorizeURL(f.URL, authParams("profil", protoRedirect, newPKCE(), "request_uri", keyHost.URL+"/request.jwt")))
-		if got.status >= 500 {
-			t.Errorf("authorize with request_uri = %d", got.status)
-		}
+		wantAuthorizeError(t, "authorize with request_uri", got, protoRedirect, "request_uri_not_supported")
 	})
 	if n := fetched.Load(); n != 0 {
 		t.Errorf("the OP fetched a URL named in a token %d times", n)
@@ -1249,10 +1245,7 @@ func TestProtocol_F3_ParserLimits(t *testing.T) {
 	t.Run("malformed max_age", func(t *testing.T) {
 		for _, v := range []string{"-1", "1e30", "abc", "99999999999999999999999", "0x10", " 5", "1.5", "５"} {
 			got := b.postForm(f.URL+"/authorize", urlValues(authParams("profil", protoRedirect, newPKCE(), "max_age", v)), nil)
-			wantNotRedirected(t, "max_age="+v, got)
-			if !strings.HasPrefix(got.header.Get("Content-Type"), "application/json") || !strings.Contains(got.body, `"invalid_request"`) {
-				t.Errorf("max_age=%q = %d %q %.200s, want a JSON invalid_request", v, got.status, got.header.Get("Content-Type"), got.body)
-			}
+			wantRefusalPage(t, "max_age="+v, got, "id", op.ReasonMalformed)
 			noTrace(t, "max_age="+v, got.status, got.body)
 		}
 	})
@@ -1274,8 +1267,8 @@ func TestProtocol_F3_ParserLimits(t *testing.T) {
 			if loc := got.location(); loc != "" && !strings.HasPrefix(loc, protoRedirect) && !strings.HasPrefix(loc, f.URL+"/login/") {
 				t.Errorf("%s redirected to %q", what, loc)
 			}
-			if got.status >= 400 && !strings.HasPrefix(got.header.Get("Content-Type"), "application/json") {
-				t.Errorf("%s = %d with %q, want an OAuth error in JSON", what, got.status, got.header.Get("Content-Type"))
+			if got.status >= 400 && !strings.HasPrefix(got.header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s = %d with %q, want the refusal page", what, got.status, got.header.Get("Content-Type"))
 			}
 			// The same in the query; a URL past the header limit is
 			// refused by the HTTP server itself (431).

@@ -359,9 +359,11 @@ func TestReset_C7_RevokesEverything(t *testing.T) {
 	pwPage := b.get(r.URL + "/login/reset/password")
 	u.Password = newPassphrase()
 	wantRedirect(t, "new password", b.submit(pwPage, "/login/reset/password", map[string]string{"password": u.Password, "confirm": u.Password}), "/login/reset/done")
-	if changed := r.nextMail(t, emailOf(u.NIP), "mail.password_changed.subject"); !strings.Contains(changed.Text, html.UnescapeString(indonesian(t, "mail.password_changed.totp"))) {
+	changed := r.nextMail(t, emailOf(u.NIP), "mail.password_changed.subject")
+	if !strings.Contains(changed.Text, html.UnescapeString(indonesian(t, "mail.password_changed.totp"))) {
 		t.Errorf("the change notice of an account with an authenticator does not say it is unchanged:\n%s", changed.Text)
 	}
+	notMeToken(t, changed.Text) // E4: a "Bukan saya" link
 
 	rpc.nonce = ""
 	if _, err := rp.RefreshTokens[*oidc.IDTokenClaims](t.Context(), rpc.RelyingParty, tokens.RefreshToken, "", ""); err == nil {

@@ -116,7 +116,15 @@ func (a *app) handler() (http.Handler, error) {
 	cfg := a.cfg
 	jar := cookie.Jar{Secure: strings.HasPrefix(cfg.Issuer, "https://")}
 	browsers := newBrowsers(cfg, a, jar)
-	provider, err := op.New(opOptions(cfg, a, jar, browsers), a.store, a.keys, a.secrets)
+	// The provider shows its refusals on the pages, which are built below
+	// from the provider's callback URL; no request is served before both.
+	var pages *login.Handler
+	opCfg := opOptions(cfg, a, jar, browsers)
+	opCfg.ShowError = func(w http.ResponseWriter, r *http.Request, e op.ErrorPage) {
+		pages.ServeProtocolError(w, r, login.ProtocolError{Status: e.Status, Message: e.Reason,
+			Code: e.Error, Description: e.Description, Back: e.Back, UILocales: e.UILocales})
+	}
+	provider, err := op.New(opCfg, a.store, a.keys, a.secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +150,7 @@ func (a *app) handler() (http.Handler, error) {
 		Now:            a.now,
 		Log:            a.log,
 	})
-	pages, err := login.New(loginOptions(cfg, jar, proxies), login.Deps{
+	pages, err = login.New(loginOptions(cfg, jar, proxies), login.Deps{
 		Store:       a.store,
 		Hasher:      a.hasher,
 		MAC:         a.secrets,

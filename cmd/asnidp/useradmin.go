@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/asnidp/asnidp/internal/alert"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,7 @@ func (e *env) accounts(a *app) (*useradmin.Admin, error) {
 	return &useradmin.Admin{
 		Store: a.store, Audit: a.audit, Actor: e.actor(),
 		Mail: a.mail, Mails: mails, Lang: catalog.Localizer(), Now: a.now,
+		Links: &alert.Links{Store: a.store, MAC: a.secrets, Issuer: a.cfg.Issuer, Now: a.now},
 	}, nil
 }
 

@@ -242,6 +242,7 @@ func TestWeb_E1_E6_CookieAttributes(t *testing.T) {
 		"__Host-asnidp_browser": http.SameSiteLaxMode,    // binds /authorize, reached cross-site
 		"__Host-asnidp_csrf":    http.SameSiteStrictMode, // only our own forms post it
 		"__Host-asnidp_lang":    http.SameSiteLaxMode,
+		"__Host-asnidp_device":  http.SameSiteStrictMode, // read only when our own form completes a login
 	}
 	seen := map[string]bool{}
 	for _, c := range cookies {

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -85,6 +86,7 @@ func TestBrowserJourney(t *testing.T) {
 		"ASNIDP_MAIL_SMTP_HOST="+mails.Host,
 		"ASNIDP_MAIL_SMTP_PORT="+strconv.Itoa(mails.Port),
 		"ASNIDP_MAIL_SMTP_TLS=none",
+		"ASNIDP_MFA_SELF_RESET_DELAY=0s", // the self-reset's wait, which is a day in production
 	)
 	d.op.AddUser(t, rizky)
 	j := newJourney(t, chromium)
@@ -252,6 +254,44 @@ func TestBrowserJourney(t *testing.T) {
 	j.click(`form[action="/login/enrol"] button[type="submit"]`)
 	j.wantPage(d.profilURL, "/")
 	waitMail(t, mails, rizky.Email, "Kode pemulihan dipakai")
+
+	// That phone is lost too, and the codes with it: the self-reset by
+	// password and a mailed code (no wait in this test), from a browser
+	// the account has not used, which is mailed.
+	j.click("form.logout button")
+	j.wantPage(d.profilURL, "/masuk")
+	clearCookies := func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		return cdp.Call(ctx, target, network.ClearBrowserCookies, cdp.Empty{})
+	}
+	if err := chromedp.Do(j.ctx, clearCookies); err != nil {
+		j.fatalf("clear cookies: %v", err)
+	}
+	j.open(d.profilURL + "/masuk")
+	j.click("#masuk")
+	j.wantPage(d.op.URL, "/login/")
+	j.fill("#nip", rizky.NIP)
+	j.fill("#password", newPassword)
+	j.click(`form[action="/login/"] button[type="submit"]`)
+	j.wantPage(d.op.URL, "/login/otp")
+	j.click("#use-recovery")
+	j.wantPage(d.op.URL, "/login/recovery")
+	j.click("#self-reset")
+	j.wantPage(d.op.URL, "/login/selfreset")
+	j.shot("15-self-reset")
+	j.click(`form[action="/login/selfreset/start"] button[type="submit"]`)
+	j.wantPage(d.op.URL, "/login/selfreset")
+	j.fill("#code", selfResetCodeFromMail(t, mails, rizky.Email))
+	j.click(`form[action="/login/selfreset/code"] button[type="submit"]`)
+	j.wantPage(d.op.URL, "/login/enrol")
+	third := parseOTPAuth(t, decodeQR(t, dataURIImage(t, j.attr("img.qr", "src"))))
+	j.fill("#code", third.next(t))
+	j.click(`form[action="/login/enrol"] button[type="submit"]`)
+	if got := len(recoveryCodePattern.FindAllString(j.text("#recovery-codes"), -1)); got != 10 {
+		j.fatalf("after the self-reset: %d new recovery codes shown, want 10", got)
+	}
+	j.click("#codes-saved")
+	j.wantPage(d.profilURL, "/")
+	waitMail(t, mails, rizky.Email, "Masuk ke akun ASN Digital Anda dari perangkat baru")
 
 	j.requests.checkLoopback(t)
 }
@@ -560,6 +600,26 @@ func waitMail(t *testing.T, mails *mailtest.Server, addr, subject string) {
 		}
 		if strings.HasPrefix(m.Subject, subject) {
 			return
+		}
+	}
+}
+
+// selfResetCodeFromMail waits for the self-reset mail to addr and reads
+// its 8-digit code.
+func selfResetCodeFromMail(t *testing.T, mails *mailtest.Server, addr string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		m, err := mails.Next(ctx, addr)
+		if err != nil {
+			t.Fatalf("waiting for the self-reset code: %v", err)
+		}
+		if strings.HasPrefix(m.Subject, "Kode untuk memasang ulang") {
+			if match := regexp.MustCompile(`(?m)^([0-9]{8})\r?$`).FindStringSubmatch(m.Text); match != nil {
+				return match[1]
+			}
+			t.Fatalf("self-reset mail has no 8-digit code line:\n%s", m.Text)
 		}
 	}
 }

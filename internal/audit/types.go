@@ -27,6 +27,12 @@ const (
 	MFAReset = "mfa.reset"
 	// MFARecoveryUsed: a recovery code stood in for the authenticator.
 	MFARecoveryUsed = "mfa.recovery_used"
+	// MFASelfReset: a step of an employee's own reset of a lost
+	// authenticator (code mailed, started, completed, or refused).
+	MFASelfReset = "mfa.self_reset"
+	// AccountNotMe: an employee used a security mail's "Bukan saya?" link;
+	// every session of the account was ended.
+	AccountNotMe = "account.not_me"
 	// MFARecoveryIssued: a new set of recovery codes was shown (failure:
 	// the employee put them off).
 	MFARecoveryIssued = "mfa.recovery_issued"
@@ -64,7 +70,7 @@ const (
 // against them; a test keeps it complete.
 var types = []string{
 	LoginPassword, LoginDelayed, LoginLocked, LoginSucceeded,
-	MFAEnrolled, MFAEnrolFailed, MFAVerified, MFAFailed, MFALocked, MFAReset, MFARecoveryUsed, MFARecoveryIssued,
+	MFAEnrolled, MFAEnrolFailed, MFAVerified, MFAFailed, MFALocked, MFAReset, MFARecoveryUsed, MFARecoveryIssued, MFASelfReset, AccountNotMe,
 	ResetRequested, ResetCodeSent, ResetCompleted, PasswordChanged,
 	SessionEnded, TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse,
 	UserCreated, UserUpdated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,

@@ -50,7 +50,7 @@ func TestTypes_ListsEveryConstant(t *testing.T) {
 }
 
 func TestFamilies(t *testing.T) {
-	want := []string{"client", "key", "login", "mfa", "password", "reset", "session", "token", "user"}
+	want := []string{"account", "client", "key", "login", "mfa", "password", "reset", "session", "token", "user"}
 	if diff := cmp.Diff(want, Families()); diff != "" {
 		t.Errorf("Families() mismatch (-want +got):\n%s", diff)
 	}
@@ -69,8 +69,8 @@ func TestCheckFilter(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, strconv.Quote(bad)) || !strings.Contains(msg, "families: client, key, login, mfa,") ||
-			!strings.Contains(msg, "types: client.created, client.removed, key.rotated, login.delayed,") {
+		if !strings.Contains(msg, strconv.Quote(bad)) || !strings.Contains(msg, "families: account, client, key, login, mfa,") ||
+			!strings.Contains(msg, "types: account.not_me, client.created, client.removed, key.rotated, login.delayed,") {
 			t.Errorf("CheckFilter(%q) = %q, want the filter quoted and every family and type listed", bad, msg)
 		}
 	}

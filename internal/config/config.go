@@ -29,6 +29,7 @@ type Config struct {
 	Session  Session  `koanf:"session"`
 	Password Password `koanf:"password"`
 	Login    Login    `koanf:"login"`
+	MFA      MFA      `koanf:"mfa"`
 	Mail     Mail     `koanf:"mail"`
 	Captcha  Captcha  `koanf:"captcha"`
 	Reset    Reset    `koanf:"reset"`
@@ -101,6 +102,18 @@ type Login struct {
 	// TOTPLockAfter consecutive wrong authenticator codes lock the
 	// authenticator until an operator or an email reset releases it.
 	TOTPLockAfter int `koanf:"totp_lock_after"`
+}
+
+// MFA configures the employee's own way back from a lost authenticator
+// when no recovery code is at hand.
+type MFA struct {
+	// SelfReset lets an employee replace a lost authenticator with the
+	// password, a code mailed to the registered address and a wait.
+	SelfReset bool `koanf:"self_reset"`
+	// SelfResetDelay is the wait between the confirmed mail code and the
+	// new enrolment, in which the owner is mailed and can cancel; 0 lets
+	// the same sign-in continue.
+	SelfResetDelay time.Duration `koanf:"self_reset_delay"`
 }
 
 // Mail selects how mail leaves the process. Pages queue mail and return;
@@ -245,6 +258,7 @@ func Default() Config {
 			ACR:           "urn:asn:loa:mfa",
 			TOTPLockAfter: 100,
 		},
+		MFA: MFA{SelfReset: true, SelfResetDelay: 24 * time.Hour},
 		Mail: Mail{
 			Driver: "log",
 			From:   "ASN Digital <no-reply@localhost>",

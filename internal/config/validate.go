@@ -105,6 +105,10 @@ func (c *Config) Validate() []string {
 		p.add("login.acr", "must be set")
 	}
 
+	if d := c.MFA.SelfResetDelay; d < 0 || d > 30*24*time.Hour {
+		p.add("mfa.self_reset_delay", "must be between 0 (no wait) and 720h, got %s", d)
+	}
+
 	m := c.Mail
 	switch m.Driver {
 	case "log":

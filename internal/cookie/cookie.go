@@ -19,6 +19,10 @@ const (
 	Browser = "asnidp_browser"
 	// CSRF holds the anti-forgery token of the login forms.
 	CSRF = "asnidp_csrf"
+	// Device is a long-lived random value naming this browser, so that a
+	// sign-in from a browser the account has not used before is mailed.
+	// It is a value the browser keeps, not a fingerprint.
+	Device = "asnidp_device"
 )
 
 // Jar builds cookies for one deployment.

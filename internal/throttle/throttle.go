@@ -68,6 +68,9 @@ func AccountRecoveryCodeAttempts(sessionID string) Key {
 	return Key("account-recovery-otp:" + sessionID)
 }
 
+// SelfResetMails counts the self-reset codes mailed to one account.
+func SelfResetMails(userID string) Key { return Key("selfreset-mail:" + userID) }
+
 // Ladder is the password failure ladder: a delay from the DelayAfter-th
 // consecutive failure of an account, doubling up to DelayMax; a lock
 // after LockAfter failures that only a reset by email releases; and a

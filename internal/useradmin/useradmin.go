@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/asnidp/asnidp/internal/alert"
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/i18n"
 	"github.com/asnidp/asnidp/internal/mail"
@@ -47,6 +48,8 @@ type Admin struct {
 	Mail  mail.Sender
 	Mails *mail.Renderer
 	Lang  *i18n.Localizer
+	// Links, when set, puts a "Bukan saya?" link in the reset notice.
+	Links *alert.Links
 	Now   func() time.Time
 }
 
@@ -165,7 +168,15 @@ func (a *Admin) notify(ctx context.Context, u *storage.User, name string) error 
 	if a.Mail == nil || a.Mails == nil || a.Lang == nil {
 		return errors.New("mail is not configured")
 	}
-	m, err := a.Mails.Render(u.Email, a.Lang, name, mail.Data{Name: u.Name, NIP: u.NIP})
+	d := mail.Data{Name: u.Name, NIP: u.NIP, Fields: map[string]string{}}
+	if a.Links != nil {
+		link, err := a.Links.New(ctx, u, name)
+		if err != nil {
+			return err
+		}
+		d.Fields["not_me_url"] = link
+	}
+	m, err := a.Mails.Render(u.Email, a.Lang, name, d)
 	if err != nil {
 		return fmt.Errorf("render mail: %w", err)
 	}

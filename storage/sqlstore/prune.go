@@ -15,7 +15,8 @@ const usedCodeRetention = 24 * time.Hour
 // code (if any) has expired and, if used, was used more than
 // usedCodeRetention ago; access and refresh tokens past ExpiresAt
 // (a rotated refresh token stays until then, so its reuse is still caught);
-// sessions past ExpiresAt or revoked; counters whose window has ended.
+// sessions past ExpiresAt or revoked; counters whose window has ended;
+// alert tokens past ExpiresAt; dead or finished self-resets.
 // Signing keys are left to the keys package. Each table is pruned in its
 // own statement so no long transaction holds the write lock.
 func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
@@ -29,6 +30,13 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
 		{`DELETE FROM refresh_tokens WHERE expires_at <= ?`, []any{us}},
 		{`DELETE FROM sessions WHERE expires_at <= ? OR revoked_at <> 0`, []any{us}},
 		{`DELETE FROM counters WHERE window_end <= ?`, []any{us}},
+		{`DELETE FROM alert_tokens WHERE expires_at <= ?`, []any{us}},
+		// A self-reset whose code was never confirmed is dead once the
+		// code expired; a finished one is kept a day for the employee's
+		// questions, its audit rows for good.
+		{`DELETE FROM mfa_self_resets WHERE (eligible_at = 0 AND code_expires_at <= ?)
+			OR ((cancelled_at <> 0 OR completed_at <> 0) AND created_at <= ?)`,
+			[]any{us, micros(now.Add(-usedCodeRetention))}},
 	})
 }
 

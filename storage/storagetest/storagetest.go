@@ -132,6 +132,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Recovery/UseRecoveryCode_Race_A10_I4", testUseRecoveryCodeRace},
 		{"Recovery/Skip", testSkipRecoveryCodes},
 		{"Recovery/ResetTOTPVoidsCodes", testResetTOTPVoidsRecoveryCodes},
+		{"AccountSecurity/AlertToken_E4", testAlertToken},
+		{"AccountSecurity/RecordDevice", testRecordDevice},
+		{"AccountSecurity/SelfReset_A12", testSelfReset},
 
 		{"Prune_G6", testPrune},
 	}

@@ -1,6 +1,7 @@
 // Command go-rp is a minimal relying party for asnidp written with
 // zitadel/oidc's rp package: authorization code flow with PKCE S256 and
-// state kept in encrypted cookies, ID token verification, then userinfo.
+// state kept in encrypted cookies, the response's iss checked (RFC 9207),
+// ID token verification, then userinfo.
 // After sign-in it answers the ID token's claims and userinfo as JSON.
 //
 // Register it once, then run it:
@@ -80,8 +81,23 @@ func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /login", rp.AuthURLHandler(rand.Text, provider))
-	mux.Handle("GET /callback", rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn), provider))
+	mux.Handle("GET /callback", requireIssuer(provider.Issuer(), rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn), provider)))
 	return mux, nil
+}
+
+// requireIssuer refuses an authorization response that does not name
+// asnidp in iss (RFC 9207 §2.4): one sent by another OP the app talks to,
+// or forged to look like asnidp's. asnidp names itself on every response,
+// a code or an error (discovery: authorization_response_iss_parameter_supported),
+// and the rp package does not look.
+func requireIssuer(issuer string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.URL.Query()["iss"]; len(got) != 1 || got[0] != issuer {
+			http.Error(w, "authorization response from another issuer", http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // signedIn runs once the code was redeemed, the ID token verified and

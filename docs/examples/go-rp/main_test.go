@@ -48,6 +48,16 @@ func TestExample(t *testing.T) {
 	if result.Status != http.StatusOK || result.URL.Path != "/callback" {
 		t.Fatalf("callback answered %d at %s (trail %v):\n%s", result.Status, result.URL, trail, result.Body)
 	}
+	if iss := result.URL.Query()["iss"]; len(iss) != 1 || iss[0] != o.URL {
+		t.Errorf("the callback got iss %q, want [%s] (RFC 9207)", iss, o.URL)
+	}
+	// A response that names another issuer is refused before the code is
+	// redeemed.
+	forged := result.URL.Query()
+	forged.Set("iss", "https://other-op.example")
+	if got := b.Get(base + "/callback?" + forged.Encode()); got.Status != http.StatusBadRequest {
+		t.Errorf("callback with iss of another OP = %d, want 400", got.Status)
+	}
 	var got struct {
 		IDToken  map[string]any `json:"id_token_claims"`
 		Userinfo map[string]any `json:"userinfo"`
