@@ -25,7 +25,6 @@ import (
 	"strings"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/asnidp/asnidp/storage"
@@ -38,6 +37,7 @@ const (
 	ReasonClientUnknown = "authorize.client_unknown"
 	ReasonRedirectURI   = "authorize.redirect_uri"
 	ReasonRequestObject = "authorize.request_object"
+	ReasonRequestURI    = "authorize.request_uri"
 	ReasonRepeated      = "authorize.repeated"
 	ReasonMalformed     = "authorize.malformed"
 	ReasonTooLarge      = "authorize.too_large"
@@ -47,7 +47,7 @@ const (
 
 // Reasons lists every reason a refusal page may give.
 var Reasons = []string{
-	ReasonClientMissing, ReasonClientUnknown, ReasonRedirectURI, ReasonRequestObject, ReasonRepeated,
+	ReasonClientMissing, ReasonClientUnknown, ReasonRedirectURI, ReasonRequestObject, ReasonRequestURI, ReasonRepeated,
 	ReasonMalformed, ReasonTooLarge, ReasonLogoutURI, ReasonUnavailable,
 }
 
@@ -212,47 +212,3 @@ func (w *refusalWriter) Write(b []byte) (int, error) {
 }
 
 func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// refuseRequestObjects answers an authorization request that carries a
-// request object (RFC 9101: request or request_uri) before the library
-// reads it. asnidp supports neither (discovery says so), and never parses
-// or fetches one. With a registered client and redirect_uri the client
-// gets request_not_supported or request_uri_not_supported (OpenID Connect
-// Core §3.1.2.6), with its state and iss; otherwise the page says that
-// request objects are not supported, which is why such a request often
-// has no redirect_uri outside the object.
-func (p *Provider) refuseRequestObjects(next http.Handler) http.Handler {
-	authorize := oidcop.DefaultEndpoints.Authorization.Relative()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != authorize || (!r.Form.Has("request") && !r.Form.Has("request_uri")) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx := r.Context()
-		c, err := p.trustedRedirect(ctx, r.Form.Get("client_id"), r.Form.Get("redirect_uri"))
-		if err != nil && c != nil {
-			// The client is known but its redirect_uri is not: most likely
-			// it is inside the object, which is what the page says.
-			refuse(ctx, ReasonRequestObject, c)
-			err = oidcop.NewStatusError(oidc.ErrRequestNotSupported().WithDescription(
-				"request objects are not supported, and redirect_uri outside the object is missing or not registered"), http.StatusBadRequest)
-		}
-		if err != nil {
-			oidcop.WriteError(w, r, err, nil)
-			return
-		}
-		e := oidc.ErrRequestNotSupported().WithDescription("request objects are not supported")
-		if !r.Form.Has("request") {
-			e = &oidc.Error{ErrorType: "request_uri_not_supported", Description: "request_uri is not supported"}
-		}
-		e.State = r.Form.Get("state")
-		u, err := oidcop.AuthResponseURL(r.Form.Get("redirect_uri"), oidc.ResponseType(r.Form.Get("response_type")),
-			oidc.ResponseMode(r.Form.Get("response_mode")), e, p.encoder)
-		if err != nil {
-			oidcop.WriteError(w, r, err, nil)
-			return
-		}
-		p.log.InfoContext(ctx, "request object refused", "client_id", c.ID, "error", e.ErrorType)
-		http.Redirect(w, r, u, http.StatusFound)
-	})
-}

@@ -94,6 +94,22 @@ func ValidateClient(c *storage.Client) error {
 			errs = append(errs, fmt.Errorf("post-logout: %w", err))
 		}
 	}
+	if c.Public && c.HasKeys() {
+		errs = append(errs, errors.New("a public client cannot register keys: it cannot keep a private key"))
+	}
+	if c.JWKS != "" && c.JWKSURI != "" {
+		errs = append(errs, errors.New("register a key set or a jwks_uri, not both (RFC 7591 §2)"))
+	}
+	if c.JWKS != "" {
+		if _, err := ParseClientJWKS([]byte(c.JWKS)); err != nil {
+			errs = append(errs, fmt.Errorf("key set: %w", err))
+		}
+	}
+	if c.JWKSURI != "" {
+		if err := ValidateRedirectURI(c.JWKSURI); err != nil {
+			errs = append(errs, fmt.Errorf("jwks_uri: %w", err))
+		}
+	}
 	if c.BackchannelLogoutURI != "" {
 		if err := ValidateRedirectURI(c.BackchannelLogoutURI); err != nil {
 			errs = append(errs, fmt.Errorf("back-channel logout: %w", err))
@@ -129,9 +145,14 @@ func (c *client) ApplicationType() oidcop.ApplicationType {
 	return oidcop.ApplicationTypeWeb
 }
 
+// AuthMethod: a client with registered keys authenticates with
+// private_key_jwt only; the library then refuses it a secret.
 func (c *client) AuthMethod() oidc.AuthMethod {
-	if c.c.Public {
+	switch {
+	case c.c.Public:
 		return oidc.AuthMethodNone
+	case c.c.HasKeys():
+		return oidc.AuthMethodPrivateKeyJWT
 	}
 	return oidc.AuthMethodBasic
 }

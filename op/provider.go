@@ -11,6 +11,12 @@
 //	                                                              └─ yes ─► code (and iss) to the client
 //	/oauth/token: the code is redeemed atomically (a second redemption revokes the first one's tokens)
 //
+// Before /authorize validates anything, a request object (request=, from a
+// client with registered keys) or a pushed request (request_uri= of
+// /oauth/par) becomes the request's parameters; see requestobject.go and
+// par.go. Clients with keys authenticate with private_key_jwt
+// (clientauth.go, clientkeys.go).
+//
 // op never imports the login pages; the two share only the auth request
 // row and the cookies named in internal/cookie.
 package op
@@ -60,6 +66,17 @@ type Config struct {
 	// request's cookies, as the login pages do.
 	Browsers *session.Browsers
 
+	// RequirePAR makes every client send its authorization requests by
+	// pushed authorization request (RFC 9126), as if each were registered
+	// with RequirePAR.
+	RequirePAR bool
+	// JWKSCacheTTL is how long a key set fetched from a client's jwks_uri
+	// is used before it is fetched again (default 5 minutes).
+	JWKSCacheTTL time.Duration
+	// JWKSTransport fetches clients' jwks_uri; nil is the default
+	// transport.
+	JWKSTransport http.RoundTripper
+
 	// RequireOTP makes the second factor part of completion.
 	RequireOTP bool
 	// ACR is reported in ID tokens completed with both factors.
@@ -90,7 +107,11 @@ type Provider struct {
 	// encoder builds every authorization response sent to a client.
 	encoder issEncoder
 
+	// clientKeys caches the key sets fetched from clients' jwks_uri.
+	clientKeys *keyCache
+
 	op        *oidcop.Provider
+	srv       *server
 	handler   http.Handler
 	discovery []byte
 }
@@ -123,6 +144,11 @@ type Storage interface {
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
 
+	// Pushed authorization requests and client assertions
+	CreatePushedAuthRequest(ctx context.Context, p *storage.PushedAuthRequest) error
+	ConsumePushedAuthRequest(ctx context.Context, uriHash, clientID string, now time.Time) (*storage.PushedAuthRequest, error)
+	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt, now time.Time) error
+
 	// SSO sessions and logout
 	SessionByID(ctx context.Context, id string) (*storage.Session, error)
 	TouchSession(ctx context.Context, id string, now time.Time) error
@@ -144,6 +170,9 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.JWKSCacheTTL <= 0 {
+		cfg.JWKSCacheTTL = 5 * time.Minute
+	}
 	p := &Provider{
 		cfg:      cfg,
 		store:    store,
@@ -154,6 +183,7 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 		newToken: secret.Token,
 		encoder:  issEncoder{inner: oidc.NewEncoder(), issuer: cfg.Issuer},
 	}
+	p.clientKeys = newKeyCache(cfg.JWKSCacheTTL, cfg.Now, cfg.JWKSTransport)
 
 	opConfig := &oidcop.Config{
 		CryptoKey:                cfg.CryptoKey,
@@ -182,17 +212,19 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 	endpoints.CheckSessionIframe = nil
 	legacy := oidcop.NewLegacyServer(provider, endpoints)
 	srv := &server{LegacyServer: legacy, p: p}
+	p.srv = srv
 	p.discovery, err = p.renderDiscovery(legacy)
 	if err != nil {
 		return nil, err
 	}
 	routes := oidcop.RegisterLegacyServer(srv, p.callback,
-		oidcop.WithHTTPMiddleware(p.showRefusals, p.guardProtocolRequest, p.refuseRequestObjects),
+		oidcop.WithHTTPMiddleware(p.showRefusals, p.guardProtocolRequest, p.resolveRequestObjects),
 		oidcop.WithEncoder(p.encoder),
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+oidc.DiscoveryEndpoint, p.serveDiscovery)
 	mux.HandleFunc("GET "+oidcop.DefaultEndpoints.JwksURI.Relative(), p.serveJWKS)
+	mux.Handle(PARPath, p.guardProtocolRequest(http.HandlerFunc(p.servePAR)))
 	mux.Handle("/", routes)
 	p.handler = mux
 	return p, nil
@@ -228,9 +260,17 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.IDTokenSigningAlgValuesSupported = []string{"RS256"}
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	algs := make([]string, len(ClientSigningAlgorithms))
+	for i, a := range ClientSigningAlgorithms {
+		algs[i] = string(a)
+	}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = algs
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = algs
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = algs
+	d.RequestObjectSigningAlgValuesSupported = algs
 	d.ClaimsSupported = supportedClaims
 	d.ScopesSupported = supportedScopes
 	d.RequestURIParameterSupported = false
@@ -239,13 +279,17 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	if p.cfg.ACR != "" {
 		d.ACRValuesSupported = []string{p.cfg.ACR}
 	}
-	// The library's struct leaves out a false request_parameter_supported
-	// and has no field for RFC 9207's flag; the outer fields win.
+	// The library's struct has no fields for RFC 9207's flag and RFC
+	// 9126's metadata; the outer fields win. request_uri_parameter_supported
+	// stays false: the only request_uri accepted is one the PAR endpoint
+	// issued.
 	b, err := json.Marshal(struct {
 		*oidc.DiscoveryConfiguration
-		RequestParameterSupported                  bool `json:"request_parameter_supported"`
-		AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
-	}{d, false, true})
+		RequestParameterSupported                  bool   `json:"request_parameter_supported"`
+		AuthorizationResponseIssParameterSupported bool   `json:"authorization_response_iss_parameter_supported"`
+		PushedAuthorizationRequestEndpoint         string `json:"pushed_authorization_request_endpoint"`
+		RequirePushedAuthorizationRequests         bool   `json:"require_pushed_authorization_requests"`
+	}{d, true, true, p.cfg.Issuer + PARPath, p.cfg.RequirePAR})
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}
@@ -279,6 +323,7 @@ var postOnly = map[string]bool{
 	oidcop.DefaultEndpoints.Token.Relative():         true,
 	oidcop.DefaultEndpoints.Revocation.Relative():    true,
 	oidcop.DefaultEndpoints.Introspection.Relative(): true,
+	PARPath: true,
 }
 
 // maxProtocolBody bounds every protocol request body (F3).

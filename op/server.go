@@ -77,7 +77,21 @@ func (p *Provider) trustedRedirect(ctx context.Context, clientID, redirectURI st
 // VerifyClient answers every failed client authentication with 401
 // invalid_client (RFC 6749 §5.2), where the library answers 400; other
 // refusals (unauthorized_client) and server errors keep their status.
+//
+// A client assertion (private_key_jwt) is verified here, never by the
+// library (see clientauth.go). A client with registered keys has no secret,
+// so the library's secret check refuses it any other method.
 func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.ClientCredentials]) (oidcop.Client, error) {
+	if r.Data.ClientAssertion != "" || r.Data.ClientAssertionType != "" {
+		c, err := s.p.authenticateAssertion(ctx, r.Data.ClientID, r.Data.ClientAssertionType, r.Data.ClientAssertion, r.URL.Path)
+		if err != nil {
+			return nil, err
+		}
+		if oidc.GrantType(r.Form.Get("grant_type")) == oidc.GrantTypeClientCredentials && !slices.Contains(c.GrantTypes, GrantClientCredentials) {
+			return nil, oidc.ErrUnauthorizedClient().WithDescription("client is not registered for client_credentials")
+		}
+		return s.p.wrapClient(c), nil
+	}
 	c, err := s.LegacyServer.VerifyClient(ctx, r)
 	var oe *oidc.Error
 	if err != nil && errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
@@ -90,7 +104,21 @@ func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.Clie
 // invalid_client too (RFC 7662 §2.3), where the library answers 400
 // unauthorized_client. Client authentication is the only failure the
 // library reports here.
+//
+// A resource server may authenticate with private_key_jwt: its assertion
+// is verified here, and the library, which would verify it its own way,
+// is handed the client as authenticated (AuthorizeClientIDSecret).
 func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.IntrospectionRequest]) (*oidcop.Response, error) {
+	if cc := r.Data.ClientCredentials; cc != nil && (cc.ClientAssertion != "" || cc.ClientAssertionType != "") {
+		c, err := s.p.authenticateAssertion(ctx, cc.ClientID, cc.ClientAssertionType, cc.ClientAssertion, r.URL.Path)
+		if err != nil {
+			return nil, err
+		}
+		ctx = withAssertedClient(ctx, c.ID)
+		data := *r.Data
+		data.ClientCredentials = &oidcop.ClientCredentials{ClientID: c.ID}
+		r = &oidcop.Request[oidcop.IntrospectionRequest]{Method: r.Method, URL: r.URL, Header: r.Header, Form: r.Form, Data: &data}
+	}
 	resp, err := s.LegacyServer.Introspect(ctx, r)
 	var oe *oidc.Error
 	if err != nil && errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
@@ -113,6 +141,9 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 	}
 	if err := checkPKCE(c, req); err != nil {
 		return nil, err
+	}
+	if (p.cfg.RequirePAR || c.RequirePAR) && !fromPushed(ctx) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("pushed authorization request required: push it to %s and send its request_uri", p.cfg.Issuer+PARPath)
 	}
 	hintUser, err := oidcop.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.op.IDTokenHintVerifier(ctx))
 	if err != nil {

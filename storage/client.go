@@ -21,10 +21,23 @@ type Client struct {
 	// PKCEOptional lets a confidential client omit PKCE if it sends a nonce.
 	PKCEOptional         bool
 	BackchannelLogoutURI string
+	// JWKS is the client's own public key set (RFC 7517 JSON), checked at
+	// registration; JWKSURI is where the client publishes it instead. A
+	// confidential client with either authenticates with private_key_jwt
+	// (RFC 7523) only, and signs its request objects (RFC 9101) with them.
+	JWKS    string
+	JWKSURI string
+	// RequirePAR makes the client send every authorization request by
+	// pushed authorization request (RFC 9126).
+	RequirePAR bool
 	// Static marks a client declared in config.yaml (synced at start).
 	Static    bool
 	CreatedAt time.Time
 }
+
+// HasKeys reports whether the client registered a key set (by value or by
+// URI).
+func (c *Client) HasKeys() bool { return c.JWKS != "" || c.JWKSURI != "" }
 
 // ClientStore persists relying parties.
 type ClientStore interface {

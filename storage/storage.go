@@ -44,6 +44,7 @@ type Store interface {
 	CaptchaStore
 	RecoveryStore
 	AccountSecurityStore
+	PushedAuthRequestStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

@@ -211,10 +211,11 @@ func TestProtocol_D2_RefusalPages(t *testing.T) {
 	})
 }
 
-// TestProtocol_D15_RequestObjectsRefused: request and request_uri are
-// refused at the client with the error RFC 9101 names, state and iss, and
-// never parsed or fetched; without a trusted redirect_uri the page says
-// that request objects are not supported. Discovery says both are not.
+// TestProtocol_D15_RequestObjectsRefused: from a client without registered
+// keys, request and request_uri are refused at the client with the error
+// RFC 9101 names, state and iss, and never parsed or fetched; without a
+// trusted redirect_uri the page says that request objects are not
+// supported. Discovery says a request_uri outside PAR is not.
 func TestProtocol_D15_RequestObjectsRefused(t *testing.T) {
 	f := startProtoOP(t)
 	b := newBrowser(t)
@@ -249,10 +250,10 @@ func TestProtocol_D15_RequestObjectsRefused(t *testing.T) {
 	if err := json.Unmarshal([]byte(b.get(f.URL+"/.well-known/openid-configuration").body), &d); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
-		if v, ok := d[k]; !ok || v != false {
-			t.Errorf("discovery %s = %v (present %v), want false", k, v, ok)
-		}
+	// Request objects are supported for clients with keys (D18); a
+	// request_uri only as the PAR endpoint issues it (D17).
+	if v, ok := d["request_uri_parameter_supported"]; !ok || v != false {
+		t.Errorf("discovery request_uri_parameter_supported = %v (present %v), want false", v, ok)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -25,13 +26,14 @@ func clientCommand(e *env) *cobra.Command {
 
 func clientAddCommand(e *env) *cobra.Command {
 	var (
-		c      storage.Client
-		pkce   string
-		grants []string
+		c        storage.Client
+		pkce     string
+		grants   []string
+		jwksFile string
 	)
 	cmd := &cobra.Command{
-		Use:   "add --id ID --redirect-uri URI [--redirect-uri URI2] [--public] [--pkce optional]",
-		Short: "Register a client; a confidential client's secret is printed once, alone on the last line",
+		Use:   "add --id ID --redirect-uri URI [--redirect-uri URI2] [--public] [--pkce optional] [--jwks-file F | --jwks-uri URL] [--require-par]",
+		Short: "Register a client; a confidential client's secret is printed once, alone on the last line (none for a client with keys)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch pkce {
@@ -45,8 +47,15 @@ func clientAddCommand(e *env) *cobra.Command {
 			if len(c.GrantTypes) == 0 {
 				c.GrantTypes = []string{op.GrantAuthorizationCode, op.GrantRefreshToken}
 			}
+			if jwksFile != "" {
+				set, err := readJWKSFile(jwksFile)
+				if err != nil {
+					return err
+				}
+				c.JWKS = set
+			}
 			var plain string
-			if !c.Public {
+			if !c.Public && !c.HasKeys() {
 				plain = secret.Token()
 			}
 			return e.withApp(cmd.Context(), func(a *app) error {
@@ -72,6 +81,9 @@ func clientAddCommand(e *env) *cobra.Command {
 	f.BoolVar(&c.Public, "public", false, "public client (no secret; PKCE always required)")
 	f.StringVar(&pkce, "pkce", "required", "required, or optional for an older confidential RP that sends a nonce")
 	f.StringArrayVar(&grants, "grant", nil, "grant type (repeatable): authorization_code, refresh_token, client_credentials")
+	f.StringVar(&jwksFile, "jwks-file", "", "the client's public keys, a JWKS JSON file (RSA or EC P-256; RS256, PS256, ES256): it then authenticates with private_key_jwt, has no secret, and may sign request objects")
+	f.StringVar(&c.JWKSURI, "jwks-uri", "", "where the client publishes its public keys (https), instead of --jwks-file")
+	f.BoolVar(&c.RequirePAR, "require-par", false, "the client must push every authorization request (RFC 9126)")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
 }
@@ -84,7 +96,29 @@ func clientKind(c *storage.Client) string {
 	if c.PKCEOptional {
 		kind += ", PKCE optional with nonce"
 	}
+	switch {
+	case c.JWKS != "" && !c.Public:
+		kind += ", private_key_jwt with registered keys"
+	case c.JWKSURI != "" && !c.Public:
+		kind += ", private_key_jwt with keys at " + c.JWKSURI
+	}
+	if c.RequirePAR {
+		kind += ", PAR required"
+	}
 	return kind
+}
+
+// readJWKSFile reads and checks a client's key set file.
+func readJWKSFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read key set: %w", err)
+	}
+	set, err := op.ParseClientJWKS(data)
+	if err != nil {
+		return "", fmt.Errorf("key set %s: %w", path, err)
+	}
+	return set, nil
 }
 
 // registerClient validates and stores a client; plain is its secret (empty
@@ -92,6 +126,9 @@ func clientKind(c *storage.Client) string {
 func registerClient(ctx context.Context, a *app, c *storage.Client, plain string, upsert bool) error {
 	if err := op.ValidateClient(c); err != nil {
 		return fmt.Errorf("client %q: %w", c.ID, err)
+	}
+	if plain != "" && c.HasKeys() {
+		return fmt.Errorf("client %q: a client with keys authenticates with private_key_jwt and has no secret", c.ID)
 	}
 	if plain != "" {
 		c.SecretHash = a.secrets.Hash(plain)
@@ -139,7 +176,17 @@ func staticClients(list []configClient) ([]*storage.Client, error) {
 			GrantTypes:             cc.GrantTypes,
 			PKCEOptional:           cc.PKCE == "optional",
 			BackchannelLogoutURI:   cc.BackchannelLogoutURI,
+			JWKSURI:                cc.JWKSURI,
+			RequirePAR:             cc.RequirePAR,
 			Static:                 true,
+		}
+		if cc.JWKSFile != "" {
+			set, err := readJWKSFile(cc.JWKSFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("clients[%d].jwks_file: %w", i, err))
+				continue
+			}
+			c.JWKS = set
 		}
 		if len(c.GrantTypes) == 0 {
 			c.GrantTypes = []string{op.GrantAuthorizationCode, op.GrantRefreshToken}

@@ -35,6 +35,8 @@ func opOptions(cfg config.Config, a *app, jar cookie.Jar, browsers *session.Brow
 		CodeLifetime:           cfg.Tokens.Code,
 		AuthRequestLifetime:    cfg.Tokens.AuthRequest,
 		OfflineRefreshLifetime: cfg.Tokens.OfflineRefreshToken,
+		RequirePAR:             cfg.OAuth.RequirePushedAuthorizationRequests,
+		JWKSCacheTTL:           cfg.OAuth.JWKSCache,
 		Browsers:               browsers,
 		RequireOTP:             true,
 		ACR:                    cfg.Login.ACR,

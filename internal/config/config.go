@@ -25,6 +25,7 @@ type Config struct {
 
 	Database Database `koanf:"database"`
 	Tokens   Tokens   `koanf:"tokens"`
+	OAuth    OAuth    `koanf:"oauth"`
 	Keys     Keys     `koanf:"keys"`
 	Session  Session  `koanf:"session"`
 	Password Password `koanf:"password"`
@@ -60,6 +61,16 @@ type Tokens struct {
 	// family. Refresh tokens are issued only for offline_access (OIDC Core
 	// §11); logging out still revokes them.
 	OfflineRefreshToken time.Duration `koanf:"offline_refresh_token"`
+}
+
+// OAuth holds protocol rules that apply to every client.
+type OAuth struct {
+	// RequirePushedAuthorizationRequests makes every client push its
+	// authorization requests (RFC 9126); discovery says so.
+	RequirePushedAuthorizationRequests bool `koanf:"require_pushed_authorization_requests"`
+	// JWKSCache is how long a key set fetched from a client's jwks_uri is
+	// used before it is fetched again.
+	JWKSCache time.Duration `koanf:"jwks_cache"`
 }
 
 // Keys configures signing key rotation.
@@ -202,6 +213,12 @@ type Client struct {
 	GrantTypes             []string `koanf:"grant_types"`
 	PKCE                   string   `koanf:"pkce"` // required (default) | optional
 	BackchannelLogoutURI   string   `koanf:"backchannel_logout_uri"`
+	// JWKSFile or JWKSURI registers the client's public keys; the client
+	// then authenticates with private_key_jwt and has no secret.
+	JWKSFile string `koanf:"jwks_file"`
+	JWKSURI  string `koanf:"jwks_uri"`
+	// RequirePAR makes the client push its authorization requests.
+	RequirePAR bool `koanf:"require_par"`
 }
 
 // DevMasterKey is the master key of the checked-in development config.
@@ -229,6 +246,7 @@ func Default() Config {
 			AuthRequest:         30 * time.Minute,
 			OfflineRefreshToken: 30 * 24 * time.Hour,
 		},
+		OAuth: OAuth{JWKSCache: 5 * time.Minute},
 		Keys: Keys{
 			RotationPeriod:  30 * 24 * time.Hour,
 			PublishLead:     time.Hour,

@@ -55,6 +55,8 @@ func (c *Config) Validate() []string {
 	p.between("tokens.auth_request", t.AuthRequest, time.Minute, 24*time.Hour)
 	p.positive("tokens.offline_refresh_token", t.OfflineRefreshToken)
 
+	p.between("oauth.jwks_cache", c.OAuth.JWKSCache, 10*time.Second, time.Hour)
+
 	k := c.Keys
 	p.atLeastDuration("keys.rotation_period", k.RotationPeriod, time.Hour)
 	p.positive("keys.publish_lead", k.PublishLead)
@@ -180,7 +182,16 @@ func (c *Config) Validate() []string {
 		if cl.Public && cl.Secret != "" {
 			p.add(key+".secret", "a public client has no secret")
 		}
-		if !cl.Public && len(cl.Secret) < 16 {
+		keys := cl.JWKSFile != "" || cl.JWKSURI != ""
+		switch {
+		case keys && cl.Public:
+			p.add(key+".jwks_file", "a public client cannot register keys")
+		case keys && cl.Secret != "":
+			p.add(key+".secret", "a client with jwks_file or jwks_uri authenticates with private_key_jwt and has no secret")
+		case cl.JWKSFile != "" && cl.JWKSURI != "":
+			p.add(key+".jwks_uri", "set jwks_file or jwks_uri, not both")
+		}
+		if !cl.Public && !keys && len(cl.Secret) < 16 {
 			p.add(key+".secret", "a confidential client needs a secret of at least 16 characters")
 		}
 		if !slices.Contains([]string{"", "required", "optional"}, cl.PKCE) {

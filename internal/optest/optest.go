@@ -37,6 +37,11 @@ type Client struct {
 	PostLogoutRedirectURIs []string
 	BackchannelLogoutURI   string
 	PKCEOptional           bool
+	// JWKSFile registers the client's public keys (a confidential client
+	// without a secret: private_key_jwt); RequirePAR makes it push its
+	// authorization requests.
+	JWKSFile   string
+	RequirePAR bool
 }
 
 // User is a provisioned employee.
@@ -259,9 +264,12 @@ func clientsYAML(clients []Client) string {
 	}
 	for _, c := range clients {
 		fmt.Fprintf(&b, "  - id: %q\n", c.ID)
-		if c.Secret == "" {
+		switch {
+		case c.JWKSFile != "":
+			fmt.Fprintf(&b, "    jwks_file: %q\n", c.JWKSFile)
+		case c.Secret == "":
 			b.WriteString("    public: true\n")
-		} else {
+		default:
 			fmt.Fprintf(&b, "    secret: %q\n", c.Secret)
 		}
 		list("redirect_uris", c.RedirectURIs)
@@ -271,6 +279,9 @@ func clientsYAML(clients []Client) string {
 		}
 		if c.PKCEOptional {
 			b.WriteString("    pkce: optional\n")
+		}
+		if c.RequirePAR {
+			b.WriteString("    require_par: true\n")
 		}
 	}
 	return b.String()

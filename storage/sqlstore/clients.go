@@ -18,12 +18,15 @@ type clientRow struct {
 	GrantTypes             string `db:"grant_types"`
 	PKCEOptional           bool   `db:"pkce_optional"`
 	BackchannelLogoutURI   string `db:"backchannel_logout_uri"`
+	JWKS                   string `db:"jwks"`
+	JWKSURI                string `db:"jwks_uri"`
+	RequirePAR             bool   `db:"require_par"`
 	Static                 bool   `db:"is_static"`
 	CreatedAt              int64  `db:"created_at"`
 }
 
 const clientColumns = `id, name, secret_hash, is_public, redirect_uris, post_logout_redirect_uris,
-	grant_types, pkce_optional, backchannel_logout_uri, is_static, created_at`
+	grant_types, pkce_optional, backchannel_logout_uri, jwks, jwks_uri, require_par, is_static, created_at`
 
 func (r *clientRow) client() (*storage.Client, error) {
 	var l lists
@@ -37,6 +40,9 @@ func (r *clientRow) client() (*storage.Client, error) {
 		GrantTypes:             l.parse(r.GrantTypes),
 		PKCEOptional:           r.PKCEOptional,
 		BackchannelLogoutURI:   r.BackchannelLogoutURI,
+		JWKS:                   r.JWKS,
+		JWKSURI:                r.JWKSURI,
+		RequirePAR:             r.RequirePAR,
 		Static:                 r.Static,
 		CreatedAt:              fromMicros(r.CreatedAt),
 	}
@@ -47,7 +53,7 @@ func clientArgs(c *storage.Client) []any {
 	return []any{
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), jsonList(c.RedirectURIs),
 		jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes), boolInt(c.PKCEOptional),
-		c.BackchannelLogoutURI, boolInt(c.Static), micros(c.CreatedAt),
+		c.BackchannelLogoutURI, c.JWKS, c.JWKSURI, boolInt(c.RequirePAR), boolInt(c.Static), micros(c.CreatedAt),
 	}
 }
 
@@ -55,7 +61,7 @@ func clientArgs(c *storage.Client) []any {
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) (err error) {
 	defer wrap(&err, "CreateClient")
 	_, err = exec(ctx, s.db, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 	return err
 }
 
@@ -65,12 +71,13 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) (err error)
 func (s *Store) UpsertClient(ctx context.Context, c *storage.Client) (err error) {
 	defer wrap(&err, "UpsertClient")
 	_, err = exec(ctx, s.db, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
 			is_public = excluded.is_public, redirect_uris = excluded.redirect_uris,
 			post_logout_redirect_uris = excluded.post_logout_redirect_uris,
 			grant_types = excluded.grant_types, pkce_optional = excluded.pkce_optional,
 			backchannel_logout_uri = excluded.backchannel_logout_uri,
+			jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, require_par = excluded.require_par,
 			is_static = excluded.is_static, created_at = excluded.created_at`, clientArgs(c)...)
 	return err
 }

@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,20 +44,18 @@ func TestSQLite_Store(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newSQLiteStore(t) })
 }
 
-// migrationVersions are the versions of the embedded migration files, in
-// order. Numbers may be skipped (one can be reserved for a change still
-// under way), so they come from the file names, not from a count.
-func migrationVersions(t testing.TB) []int64 {
+// migrationVersions are the version numbers of the embedded migration
+// files, in order (numbers may skip one taken by work not merged yet).
+func migrationVersions(t testing.TB) []int {
 	t.Helper()
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v, %v", files, err)
 	}
-	var out []int64
+	var out []int
 	for _, f := range files {
-		num, _, _ := strings.Cut(filepath.Base(f), "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil {
+		var v int
+		if _, err := fmt.Sscanf(path.Base(f), "%05d_", &v); err != nil {
 			t.Fatalf("migration %s has no version number: %v", f, err)
 		}
 		out = append(out, v)

@@ -65,6 +65,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Client/Clients", testClients},
 		{"Client/UpsertClient", testUpsertClient},
 		{"Client/DeleteClient", testDeleteClient},
+		{"Client/KeysAndPAR", testClientKeysAndPAR},
+		{"PAR/CreateAndConsume_D17", testPushedAuthRequest},
+		{"PAR/ConsumePushedAuthRequest_Race_D17_I4", testConsumePushedAuthRequestRace},
+		{"ClientAssertion/UseClientAssertion_D16", testUseClientAssertion},
+		{"ClientAssertion/UseClientAssertion_Race_D16_I4", testUseClientAssertionRace},
 
 		{"AuthRequest/CreateAndGet", testAuthRequestCreateAndGet},
 		{"AuthRequest/Factors_A1", testAuthRequestFactors},

@@ -10,6 +10,12 @@
 //	RP_CLIENT_SECRET=<printed secret> go run ./docs/examples/go-rp
 //	# open http://localhost:9090/login
 //
+// Or, with private_key_jwt instead of a secret (the app keeps its private
+// key; asnidp gets the public one as a JWKS):
+//
+//	asnidp client add --id go-rp --redirect-uri http://localhost:9090/callback --jwks-file go-rp.jwks.json
+//	go run ./docs/examples/go-rp -key-file go-rp.key.pem -key-id <kid in the JWKS>
+//
 // main_test.go runs exactly this handler against a real asnidp.
 package main
 
@@ -24,9 +30,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/client"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
 )
 
 // Config is what a relying party needs to know about itself and asnidp.
@@ -35,6 +43,10 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	RedirectURI  string // registered exactly, e.g. https://app.example.go.id/callback
+	// PrivateKeyPEM (PKCS #8 or PKCS #1; RSA or EC P-256) and KeyID
+	// authenticate the app with private_key_jwt instead of ClientSecret.
+	PrivateKeyPEM []byte
+	KeyID         string
 }
 
 func main() {
@@ -43,8 +55,17 @@ func main() {
 	flag.StringVar(&cfg.ClientID, "client-id", "go-rp", "client_id")
 	flag.StringVar(&cfg.RedirectURI, "redirect-uri", "http://localhost:9090/callback", "registered redirect URI")
 	listen := flag.String("listen", "127.0.0.1:9090", "listen address")
+	keyFile := flag.String("key-file", "", "private key (PEM) for private_key_jwt, instead of RP_CLIENT_SECRET")
+	flag.StringVar(&cfg.KeyID, "key-id", "", "kid of that key in the JWKS registered with asnidp")
 	flag.Parse()
 	cfg.ClientSecret = os.Getenv("RP_CLIENT_SECRET") // keep secrets out of flags (ps shows them)
+	if *keyFile != "" {
+		pem, err := os.ReadFile(*keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.PrivateKeyPEM = pem
+	}
 
 	h, err := NewHandler(context.Background(), cfg)
 	if err != nil {
@@ -69,20 +90,51 @@ func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	cookies := httphelper.NewCookieHandler(hashKey, blockKey, cookieOpts...)
 
-	provider, err := rp.NewRelyingPartyOIDC(ctx, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.RedirectURI,
-		[]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, "asn"},
+	opts := []rp.Option{
 		rp.WithPKCE(cookies), // asnidp requires PKCE with S256
 		rp.WithVerifierOpts(rp.WithSupportedSigningAlgorithms("RS256")),
 		rp.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
-	)
+	}
+	var exchangeOpts []rp.URLParamOpt
+	if cfg.PrivateKeyPEM != nil {
+		assertion, err := privateKeyJWT(cfg)
+		if err != nil {
+			return nil, err
+		}
+		// client_id goes in the form beside the assertion, no Basic header.
+		opts = append(opts, rp.WithAuthStyle(oauth2.AuthStyleInParams))
+		exchangeOpts = append(exchangeOpts, assertion)
+	}
+	provider, err := rp.NewRelyingPartyOIDC(ctx, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.RedirectURI,
+		[]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, "asn"}, opts...)
 	if err != nil {
 		return nil, err
 	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /login", rp.AuthURLHandler(rand.Text, provider))
-	mux.Handle("GET /callback", requireIssuer(provider.Issuer(), rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn), provider)))
+	mux.Handle("GET /callback", requireIssuer(provider.Issuer(), rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn), provider, exchangeOpts...)))
 	return mux, nil
+}
+
+// privateKeyJWT signs a fresh client assertion (RFC 7523) for each code
+// exchange: iss = sub = the client, aud = the issuer, a new jti, valid one
+// minute. asnidp accepts each jti once and refuses an exp more than 5
+// minutes ahead, so the rp package's own rp.WithJWTProfile, which signs
+// assertions valid for an hour, is not used.
+func privateKeyJWT(cfg Config) (rp.URLParamOpt, error) {
+	signer, err := client.NewSignerFromPrivateKeyByte(cfg.PrivateKeyPEM, cfg.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return func() []oauth2.AuthCodeOption {
+		assertion, err := client.SignedJWTProfileAssertion(cfg.ClientID, []string{cfg.Issuer}, time.Minute, signer)
+		if err != nil {
+			log.Printf("sign client assertion: %v", err)
+			return nil // the exchange then fails with invalid_client
+		}
+		return client.ClientAssertionCodeOptions(assertion)
+	}, nil
 }
 
 // requireIssuer refuses an authorization response that does not name

@@ -1,12 +1,21 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/asnidp/asnidp/internal/optest"
 )
@@ -14,13 +23,52 @@ import (
 // TestExample runs the example's handler against a real asnidp: the test
 // is the browser (login form, authenticator), the example does the OIDC.
 func TestExample(t *testing.T) {
+	ln, base := listen(t)
+	const secret = "go-rp-example-test-secret"
+	o := optest.Start(t, optest.Client{ID: "go-rp", Secret: secret, RedirectURIs: []string{base + "/callback"}})
+	runExample(t, o, ln, base, Config{Issuer: o.URL, ClientID: "go-rp", ClientSecret: secret, RedirectURI: base + "/callback"})
+}
+
+// TestExample_PrivateKeyJWT: the same sign-in with the client registered
+// by its public key (asnidp's jwks_file) and authenticated with
+// private_key_jwt (D16).
+func TestExample_PrivateKeyJWT(t *testing.T) {
+	ln, base := listen(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "go-rp-1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksFile := filepath.Join(t.TempDir(), "go-rp.jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := optest.Start(t, optest.Client{ID: "go-rp", JWKSFile: jwksFile, RedirectURIs: []string{base + "/callback"}})
+	runExample(t, o, ln, base, Config{
+		Issuer: o.URL, ClientID: "go-rp", RedirectURI: base + "/callback",
+		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), KeyID: "go-rp-1",
+	})
+}
+
+func listen(t *testing.T) (net.Listener, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
-	const secret = "go-rp-example-test-secret"
-	o := optest.Start(t, optest.Client{ID: "go-rp", Secret: secret, RedirectURIs: []string{base + "/callback"}})
+	return ln, "http://" + ln.Addr().String()
+}
+
+// runExample serves the example with cfg on ln and signs in through it.
+func runExample(t *testing.T, o *optest.OP, ln net.Listener, base string, cfg Config) {
+	t.Helper()
 	u := optest.User{
 		NIP: "199004152022212007", Name: "Siti Rahmawati", Email: "siti@example.go.id",
 		Instansi: "Pemerintah Kota Bandung", UnitKerja: "Dinas Pendidikan", Jabatan: "Guru Ahli Pertama",
@@ -28,7 +76,7 @@ func TestExample(t *testing.T) {
 	}
 	o.AddUser(t, u)
 
-	h, err := NewHandler(t.Context(), Config{Issuer: o.URL, ClientID: "go-rp", ClientSecret: secret, RedirectURI: base + "/callback"})
+	h, err := NewHandler(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
 	}

@@ -7,19 +7,38 @@
 //   cd docs/examples/node-rp && npm ci
 //   CLIENT_SECRET=<printed secret> node index.mjs   # then open http://localhost:3000/login
 //
+// With private_key_jwt and pushed authorization requests (RFC 9126)
+// instead: register the public half of an EC P-256 key, and give the app
+// the private JWK (with its kid):
+//
+//   asnidp client add --id node-rp --redirect-uri http://localhost:3000/callback \
+//       --jwks-file node-rp.jwks.json --require-par
+//   CLIENT_KEY=node-rp.private.jwk.json USE_PAR=1 node index.mjs
+//
 // node_test.go runs exactly this file against a real asnidp.
 import { createServer } from 'node:http';
 import * as client from 'openid-client';
 
 const issuer = new URL(process.env.ISSUER ?? 'http://localhost:8080');
 const clientId = process.env.CLIENT_ID ?? 'node-rp';
-const clientSecret = process.env.CLIENT_SECRET; // confidential client
+const clientSecret = process.env.CLIENT_SECRET; // confidential client with a secret
+const clientKeyFile = process.env.CLIENT_KEY; // or a private JWK (EC P-256) for private_key_jwt
+const usePAR = process.env.USE_PAR === '1';
 const redirectUri = process.env.REDIRECT_URI ?? 'http://localhost:3000/callback';
 const port = Number(process.env.PORT ?? 3000);
 
 // http:// is only for an asnidp on localhost during development.
 const options = issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined;
-const config = await client.discovery(issuer, clientId, clientSecret, client.ClientSecretBasic(clientSecret), options);
+let clientAuth = client.ClientSecretBasic(clientSecret);
+if (clientKeyFile) {
+  // Each token (and PAR) request carries a new assertion signed with this
+  // key: iss = sub = client_id, aud = the issuer, a new jti, one minute.
+  const { readFile } = await import('node:fs/promises');
+  const jwk = JSON.parse(await readFile(clientKeyFile, 'utf8'));
+  const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  clientAuth = client.PrivateKeyJwt({ key, kid: jwk.kid });
+}
+const config = await client.discovery(issuer, clientId, clientKeyFile ? undefined : clientSecret, clientAuth, options);
 
 // Sign-ins between /login and /callback, by state. The state also goes
 // into an HttpOnly cookie, so a callback completes only in the browser
@@ -35,14 +54,19 @@ const server = createServer(async (req, res) => {
       const nonce = client.randomNonce();
       for (const [s, p] of pending) if (Date.now() - p.created > 600_000) pending.delete(s); // abandoned sign-ins
       pending.set(state, { codeVerifier, nonce, created: Date.now() });
-      const authorizationUrl = client.buildAuthorizationUrl(config, {
+      const parameters = {
         redirect_uri: redirectUri,
         scope: 'openid profile email asn',
         code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
         state,
         nonce,
-      });
+      };
+      // With PAR the parameters go to asnidp server to server, and the
+      // browser carries only client_id and the request_uri it answered.
+      const authorizationUrl = usePAR
+        ? await client.buildAuthorizationUrlWithPAR(config, parameters)
+        : client.buildAuthorizationUrl(config, parameters);
       res.writeHead(303, {
         Location: authorizationUrl.href,
         'Set-Cookie': `rp_state=${state}; HttpOnly; SameSite=Lax; Path=/; Max-Age=600${redirectUri.startsWith('https:') ? '; Secure' : ''}`,

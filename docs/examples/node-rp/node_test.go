@@ -4,13 +4,21 @@ package noderp
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/asnidp/asnidp/internal/optest"
 )
@@ -46,6 +54,63 @@ func TestExample(t *testing.T) {
 	base := "http://" + addr
 	const secret = "node-rp-example-test-secret"
 	o := optest.Start(t, optest.Client{ID: "node-rp", Secret: secret, RedirectURIs: []string{base + "/callback"}})
+	trail := runExample(t, node, o, addr, "CLIENT_SECRET="+secret)
+	if !slices.ContainsFunc(trail, func(s string) bool { return strings.Contains(s, "code_challenge_method=S256") }) {
+		t.Errorf("authorization request without PKCE S256: %v", trail)
+	}
+}
+
+// TestExample_PARWithPrivateKeyJWT: the same sign-in by a client that
+// registered its public key and must push its requests (--require-par):
+// openid-client authenticates with private_key_jwt at the PAR and token
+// endpoints (D16), and the browser carries only client_id and the
+// request_uri (D17).
+func TestExample_PARWithPrivateKeyJWT(t *testing.T) {
+	node := requireNode(t)
+	addr := optest.FreeAddr(t)
+	base := "http://" + addr
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, k jose.JSONWebKey, set bool) string {
+		var v any = k
+		if set {
+			v = jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k}}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	jwks := write("node-rp.jwks.json", jose.JSONWebKey{Key: &key.PublicKey, KeyID: "node-rp-1", Algorithm: "ES256", Use: "sig"}, true)
+	private := write("node-rp.private.jwk.json", jose.JSONWebKey{Key: key, KeyID: "node-rp-1", Algorithm: "ES256", Use: "sig"}, false)
+	o := optest.Start(t, optest.Client{ID: "node-rp", JWKSFile: jwks, RequirePAR: true, RedirectURIs: []string{base + "/callback"}})
+	trail := runExample(t, node, o, addr, "CLIENT_KEY="+private, "USE_PAR=1")
+	authorize := slices.IndexFunc(trail, func(s string) bool { return strings.HasPrefix(s, o.URL+"/authorize?") })
+	if authorize < 0 {
+		t.Fatalf("no authorization request in %v", trail)
+	}
+	q, err := url.Parse(trail[authorize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Query(); len(got) != 2 || got.Get("client_id") != "node-rp" || !strings.HasPrefix(got.Get("request_uri"), "urn:ietf:params:oauth:request_uri:") {
+		t.Errorf("authorization request %s, want only client_id and a pushed request_uri", trail[authorize])
+	}
+}
+
+// runExample starts index.mjs with env against o, listening on addr, and
+// signs in through it; it returns the browser's trail to the login page.
+func runExample(t *testing.T, node string, o *optest.OP, addr string, env ...string) []string {
+	t.Helper()
+	base := "http://" + addr
 	u := optest.User{
 		NIP: "199004152022212007", Name: "Siti Rahmawati", Email: "siti@example.go.id",
 		Instansi: "Pemerintah Kota Bandung", UnitKerja: "Dinas Pendidikan", Jabatan: "Guru Ahli Pertama",
@@ -55,9 +120,10 @@ func TestExample(t *testing.T) {
 
 	cmd := exec.Command(node, "index.mjs")
 	cmd.Env = append(os.Environ(),
-		"ISSUER="+o.URL, "CLIENT_ID=node-rp", "CLIENT_SECRET="+secret,
+		"ISSUER="+o.URL, "CLIENT_ID=node-rp",
 		"REDIRECT_URI="+base+"/callback", "PORT="+addr[strings.LastIndex(addr, ":")+1:],
 	)
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +165,9 @@ func TestExample(t *testing.T) {
 	if !optest.IsLoginPage(loginPage) {
 		t.Fatalf("/login did not lead to the login page: %v", trail)
 	}
-	result, trail := o.Login(t, b, loginPage, u)
+	result, resultTrail := o.Login(t, b, loginPage, u)
 	if result.Status != http.StatusOK || result.URL.Path != "/callback" {
-		t.Fatalf("callback answered %d at %s (trail %v):\n%s", result.Status, result.URL, trail, result.Body)
+		t.Fatalf("callback answered %d at %s (trail %v):\n%s", result.Status, result.URL, resultTrail, result.Body)
 	}
 	var got struct {
 		IDToken  map[string]any `json:"id_token_claims"`
@@ -122,6 +188,7 @@ func TestExample(t *testing.T) {
 			t.Errorf("userinfo %s = %v, want %q", k, got.Userinfo[k], want)
 		}
 	}
+	return trail
 }
 
 func mustJSON(v any) string {
