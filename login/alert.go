@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -15,6 +14,7 @@ import (
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/mail"
 	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/internal/useragent"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -143,33 +143,18 @@ var jakarta = func() *time.Location {
 }()
 
 // describeBrowser names the browser and system of a user agent in a few
-// words for a mail ("Chrome di Android"); anything else is cut short.
+// words for a mail ("Chrome 126 · Android 14", from internal/useragent's
+// table, as the account page names them); anything else is quoted, cut
+// short.
 func describeBrowser(ua string) string {
-	browser, system := "", ""
-	for _, b := range []struct{ token, name string }{
-		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"}, {"Firefox/", "Firefox"},
-		{"Chrome/", "Chrome"}, {"Safari/", "Safari"},
-	} {
-		if strings.Contains(ua, b.token) {
-			browser = b.name
-			break
-		}
-	}
-	for _, s := range []struct{ token, name string }{
-		{"Android", "Android"}, {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Windows", "Windows"},
-		{"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
-	} {
-		if strings.Contains(ua, s.token) {
-			system = s.name
-			break
-		}
-	}
+	a := useragent.Parse(ua)
 	switch {
-	case browser != "" && system != "":
-		return browser + " · " + system
-	case browser != "" || system != "":
-		return browser + system
+	case a.Browser != "" && a.OS != "":
+		return a.Browser + " · " + a.OS
+	case a.Browser != "" || a.OS != "":
+		return a.Browser + a.OS
 	}
+	ua = useragent.Clip(ua)
 	if len(ua) > 60 {
 		ua = ua[:60]
 	}

@@ -44,6 +44,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 
 	SessionAbsolute time.Duration
+	// SessionIdle is the idle timeout of SSO sessions, which the account
+	// page's list of live sessions applies as the OP does.
+	SessionIdle time.Duration
 	// PasswordOnly is how long a verified password waits for the second
 	// factor.
 	PasswordOnly time.Duration
@@ -100,6 +103,7 @@ type Store interface {
 	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
 	RecordLogin(ctx context.Context, userID string, now time.Time) error
 	RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (int, error)
+	ChangePassword(ctx context.Context, c storage.PasswordChange, now time.Time) ([]string, error)
 
 	// The pending login
 	AuthRequestByID(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error)
@@ -113,7 +117,14 @@ type Store interface {
 
 	// SSO sessions
 	CreateSession(ctx context.Context, s *storage.Session) error
+	SessionByID(ctx context.Context, id string) (*storage.Session, error)
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	LiveSessions(ctx context.Context, userID string, idle time.Duration, now time.Time) ([]*storage.LiveSession, error)
 	EndSession(ctx context.Context, id string, now time.Time) error
+	EndOtherSessions(ctx context.Context, userID, keep string, now time.Time) ([]string, error)
+
+	// The account's own security events, for the account page
+	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]*storage.AuditEvent, error)
 
 	// Shared counters
 	Counter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
@@ -222,6 +233,9 @@ type layout struct {
 	// drops the links where no link can show the page again.
 	Query    url.Values
 	HideLang bool
+	// Here is the path the language links reload; empty is the URL
+	// shown, which is wrong only for a page answering a POST.
+	Here string
 }
 
 // LangHref is the footer's link to this page in lang.
@@ -234,7 +248,7 @@ func (l layout) LangHref(lang string) string {
 		q.Set("id", l.ID)
 	}
 	q.Set("lang", lang)
-	return "?" + q.Encode()
+	return l.Here + "?" + q.Encode()
 }
 
 func (l *layout) frame() *layout { return l }
@@ -248,12 +262,6 @@ type loginView struct {
 	NIP string
 	// Captcha is the challenge the form shows, if any.
 	Captcha *captchaView
-}
-
-// accountView is the account page's.
-type accountView struct {
-	layout
-	NIP, Name string
 }
 
 // logoutView is the sign-out page's; Done once signed out.
@@ -303,6 +311,14 @@ func (h *Handler) render(c echo.Context, status int, name string, v view) error 
 	return h.pages.Render(c.Response(), name, v)
 }
 
+// langCookie keeps the employee's choice of language for a year.
+const langCookie = "asnidp_lang"
+
+// setLanguage stores lang ("id" or "en") as the browser's choice.
+func (h *Handler) setLanguage(c echo.Context, lang string) {
+	c.SetCookie(h.opts.Cookies.New(langCookie, lang, 365*24*time.Hour, http.SameSiteLaxMode))
+}
+
 // localizer picks the language: ?lang=, the lang cookie, the auth
 // request's ui_locales, then Indonesian.
 func (h *Handler) localizer(c echo.Context, ar *storage.AuthRequest) *i18n.Localizer {
@@ -318,8 +334,8 @@ func (h *Handler) localizer(c echo.Context, ar *storage.AuthRequest) *i18n.Local
 func (h *Handler) localizerFor(c echo.Context, uiLocales []string) *i18n.Localizer {
 	prefs := []string{c.QueryParam("lang")}
 	if q := c.QueryParam("lang"); q == "id" || q == "en" {
-		c.SetCookie(h.opts.Cookies.New("asnidp_lang", q, 365*24*time.Hour, http.SameSiteLaxMode))
-	} else if v := h.opts.Cookies.Value(c.Request(), "asnidp_lang"); v != "" {
+		h.setLanguage(c, q)
+	} else if v := h.opts.Cookies.Value(c.Request(), langCookie); v != "" {
 		prefs = append(prefs, v)
 	}
 	prefs = append(prefs, uiLocales...)

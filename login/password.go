@@ -168,12 +168,8 @@ func wrongPassword(reason string) outcome {
 	return outcome{reason: reason, message: "login.invalid_credentials"}
 }
 
-// checkPassword applies the lockout ladder and verifies the password.
-//
-// An attempt is counted as a failure before the hash is computed and
-// cleared on success: of many simultaneous guesses only those within the
-// free budget are ever evaluated (B3), and a failed counter write refuses
-// the attempt instead of granting a free guess (H3).
+// checkPassword applies the client IP's budget and the account's lockout
+// ladder, and verifies the password.
 func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (*storage.User, outcome, error) {
 	now := h.now()
 	lo := h.opts.Lockout
@@ -198,36 +194,14 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 	if err != nil {
 		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
-	if u.PasswordLocked {
-		return nil, outcome{reason: "password locked", message: "login.locked"}, nil
-	}
-	if now.Before(u.LockedUntil) {
-		return nil, outcome{reason: "delayed", message: "login.invalid_credentials", retryAt: u.LockedUntil}, nil
-	}
-
-	expected := u.FailedPasswords + 1
-	n, err := h.store.RecordPasswordFailure(ctx, u.ID, now.Add(lo.Delay(expected)), expected >= lo.LockAfter, now)
-	if err != nil {
-		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
-	}
-	if n != expected && n >= lo.DelayAfter {
-		// Another attempt for this account got in first; it is the one
-		// evaluated, this one waits its turn.
-		return nil, outcome{reason: "concurrent attempt", message: "login.invalid_credentials", retryAt: now.Add(lo.Delay(n))}, nil
-	}
-
-	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
-	if err != nil {
-		return nil, outcome{}, err
-	}
-	if !ok {
-		h.recordPasswordFailure(ctx, u, expected, ip)
-	}
+	o, wrong, err := h.passwordAttempt(ctx, u, pw, ip)
 	switch {
-	case !ok && u.PasswordHash == "":
-		return nil, wrongPassword("no password set (account not activated)"), countIPFailure()
-	case !ok:
-		return nil, wrongPassword("wrong password"), countIPFailure()
+	case err != nil:
+		return nil, outcome{}, err
+	case wrong:
+		return nil, o, countIPFailure()
+	case o.failed():
+		return nil, o, nil
 	case u.State == storage.StateDisabled:
 		return nil, wrongPassword("account disabled"), nil
 	}
@@ -235,6 +209,61 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
 	}
 	return u, outcome{}, nil
+}
+
+// passwordAttempt applies the failure ladder of u to one attempt at its
+// password and, within the ladder, verifies pw; the login and the account
+// page's change of password both go through it, so guesses in either
+// count towards the same delay and lock (B1, B8). wrong reports that the
+// hash was compared and did not match.
+//
+// An attempt is counted as a failure before the hash is computed and
+// cleared on success (by the caller's RecordLogin or the new password):
+// of many simultaneous guesses only those within the free budget are ever
+// evaluated (B3), and a failed counter write refuses the attempt instead
+// of granting a free guess (H3).
+func (h *Handler) passwordAttempt(ctx context.Context, u *storage.User, pw, ip string) (o outcome, wrong bool, err error) {
+	now := h.now()
+	lo := h.opts.Lockout
+	if o, refused := passwordRefusal(u, now); refused {
+		return o, false, nil
+	}
+
+	expected := u.FailedPasswords + 1
+	n, err := h.store.RecordPasswordFailure(ctx, u.ID, now.Add(lo.Delay(expected)), expected >= lo.LockAfter, now)
+	if err != nil {
+		return outcome{}, false, fail(http.StatusServiceUnavailable, "error.unavailable", err)
+	}
+	if n != expected && n >= lo.DelayAfter {
+		// Another attempt for this account got in first; it is the one
+		// evaluated, this one waits its turn.
+		return outcome{reason: "concurrent attempt", message: "login.invalid_credentials", retryAt: now.Add(lo.Delay(n))}, false, nil
+	}
+
+	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return outcome{}, false, err
+	}
+	if ok {
+		return outcome{}, false, nil
+	}
+	h.recordPasswordFailure(ctx, u, expected, ip)
+	if u.PasswordHash == "" {
+		return wrongPassword("no password set (account not activated)"), true, nil
+	}
+	return wrongPassword("wrong password"), true, nil
+}
+
+// passwordRefusal says whether u's ladder takes no password attempt at
+// now: the password is locked, or the delay after the last failures runs.
+func passwordRefusal(u *storage.User, now time.Time) (outcome, bool) {
+	if u.PasswordLocked {
+		return outcome{reason: "password locked", message: "login.locked"}, true
+	}
+	if now.Before(u.LockedUntil) {
+		return outcome{reason: "delayed", message: "login.invalid_credentials", retryAt: u.LockedUntil}, true
+	}
+	return outcome{}, false
 }
 
 // unknownNIP costs the same hashing work as a known one and keeps a

@@ -610,11 +610,7 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 		p.Error = "reset.password_mismatch"
 		return h.render(c, http.StatusUnprocessableEntity, "reset_password", &p)
 	}
-	pc := password.Context{NIP: u.NIP, Name: u.Name, Instansi: u.Instansi, Extra: []string{h.opts.IssuerName}}
-	if local, _, ok := strings.Cut(u.Email, "@"); ok {
-		pc.Extra = append(pc.Extra, local)
-	}
-	if err := h.opts.Policy.Check(pw, pc); err != nil {
+	if err := h.opts.Policy.Check(pw, h.policyContext(u)); err != nil {
 		var pe *password.PolicyError
 		if !errors.As(err, &pe) {
 			return err
@@ -661,6 +657,17 @@ func (h *Handler) submitResetPassword(c echo.Context) error {
 // the first password of a provisioned account is an activation, not a
 // change, and only a bound authenticator is said to be unchanged. A mail
 // that cannot be sent is logged: the reset itself is done.
+// policyContext is what a new password of u must not be built from: the
+// NIP and its date parts, the name, the agency, the service's name and
+// the email's local part. The reset and the account page apply the same.
+func (h *Handler) policyContext(u *storage.User) password.Context {
+	pc := password.Context{NIP: u.NIP, Name: u.Name, Instansi: u.Instansi, Extra: []string{h.opts.IssuerName}}
+	if local, _, ok := strings.Cut(u.Email, "@"); ok {
+		pc.Extra = append(pc.Extra, local)
+	}
+	return pc
+}
+
 func (h *Handler) mailPasswordChanged(c echo.Context, u *storage.User) {
 	name := "password_changed"
 	if u.PasswordHash == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/internal/secret"
+	"github.com/asnidp/asnidp/internal/useragent"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -39,6 +40,10 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.opts.SessionAbsolute),
+		// For the account page's list of sessions: where the employee
+		// signed in, as the browser and the trusted-proxy rule tell it.
+		UserAgent: useragent.Clip(c.Request().UserAgent()),
+		IP:        c.RealIP(),
 	}
 	if err := h.store.CreateSession(ctx, sess); err != nil {
 		return fmt.Errorf("create session: %w", err)

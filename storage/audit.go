@@ -49,6 +49,9 @@ type AuditFilter struct {
 	// Type matches the type exactly, or, when it has no dot, every type of
 	// that family ("mfa" matches "mfa.reset").
 	Type string
+	// Types keeps events whose type matches any of these, each an exact
+	// type or a family as in Type (the account page's choice of events).
+	Types []string
 	// Since keeps events at or after this time.
 	Since time.Time
 	// Limit keeps the most recent Limit events (0: no limit).

@@ -34,6 +34,13 @@ type LogoutStore interface {
 	// (disabled account, new password, authenticator reset) and revokes
 	// the user's remaining tokens.
 	EndUserSessions(ctx context.Context, userID string, now time.Time) error
+	// EndOtherSessions, in one transaction, does EndSession for every live
+	// session of the user except keep and revokes every token of the user
+	// not issued in keep ("sign out everywhere else"). It returns the IDs
+	// of the sessions it ended, and counts as activity of keep (as
+	// TouchSession). When keep is not a live (unrevoked, unexpired)
+	// session of the user the result is ErrConflict and nothing changes.
+	EndOtherSessions(ctx context.Context, userID, keep string, now time.Time) ([]string, error)
 	// ClaimLogoutDeliveries returns up to limit deliveries due at now and
 	// moves each one's NextAttemptAt to now+lease, so that other processes
 	// skip it meanwhile. Two concurrent claims never return the same one.

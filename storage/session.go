@@ -18,6 +18,26 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 	RevokedAt  time.Time
+	// UserAgent and IP are the browser's User-Agent header and client IP
+	// when the session started, shown to the employee on the account page
+	// (empty for sessions older than these fields).
+	UserAgent string
+	IP        string
+}
+
+// LiveSession is a live SSO session with the clients signed in through it.
+type LiveSession struct {
+	Session
+	// Clients were issued a code or a token in the session, ordered by
+	// name, then ID.
+	Clients []SessionClient
+}
+
+// SessionClient names a client; Name is its display name, possibly
+// empty.
+type SessionClient struct {
+	ID   string
+	Name string
 }
 
 // SessionStore persists SSO sessions.
@@ -35,4 +55,9 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	// RevokeUserSessions ends every session of a user.
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
+	// LiveSessions returns the user's live sessions, live as
+	// SessionByTokenHash judges it, most recently seen first, each with the
+	// clients that were issued a code, an access token or a refresh token
+	// in it. A user without any has none (no error).
+	LiveSessions(ctx context.Context, userID string, idle time.Duration, now time.Time) ([]*LiveSession, error)
 }

@@ -60,6 +60,16 @@ type User struct {
 // HasAuthenticator reports whether a TOTP seed is bound.
 func (u *User) HasAuthenticator() bool { return len(u.TOTPSecret) > 0 }
 
+// PasswordChange is what ChangePassword writes.
+type PasswordChange struct {
+	UserID string
+	// CurrentHash is the hash the change was verified against.
+	CurrentHash string
+	NewHash     string
+	// KeepSessionID is the session the change was made in; it stays.
+	KeepSessionID string
+}
+
 // UserStore persists accounts.
 type UserStore interface {
 	// CreateUser inserts u; a taken ID or NIP is ErrAlreadyExists.
@@ -78,6 +88,17 @@ type UserStore interface {
 	// password_set, clears the password failure count, the delay and the
 	// password lock. It revokes nothing; see RevokeUserSessions.
 	SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error
+	// ChangePassword is an employee's change of password from a live
+	// session, in one transaction: it stores c.NewHash as SetPassword does,
+	// ends every other session and revokes every token not issued in
+	// c.KeepSessionID as EndOtherSessions does, and forgets the factors
+	// verified on the user's pending authorization requests (a login that
+	// got past the old password starts again). It returns the IDs of the
+	// sessions it ended. When the stored hash is no longer c.CurrentHash
+	// (a reset or another change won) or c.KeepSessionID is not a live
+	// session of the user, the result is ErrConflict and nothing changes;
+	// an unknown user is ErrNotFound.
+	ChangePassword(ctx context.Context, c PasswordChange, now time.Time) ([]string, error)
 
 	// RecordPasswordFailure atomically adds one consecutive failure, sets
 	// LockedUntil to lockedUntil (when non-zero) and PasswordLocked when

@@ -55,6 +55,7 @@ func loginOptions(cfg config.Config, jar cookie.Jar, proxies []netip.Prefix) log
 		Cookies:         jar,
 		TrustedProxies:  proxies,
 		SessionAbsolute: cfg.Session.Absolute,
+		SessionIdle:     cfg.Session.Idle,
 		PasswordOnly:    cfg.Session.PasswordOnly,
 		Enrolment:       cfg.Session.Enrolment,
 		Lockout: throttle.Ladder{

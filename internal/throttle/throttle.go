@@ -55,6 +55,19 @@ func AccountCodeAttempts(sessionID string) Key { return Key("account-otp:" + ses
 // the account page of one session (A4).
 func AccountEnrolAttempts(sessionID string) Key { return Key("account-enrol:" + sessionID) }
 
+// AccountPasswordCodeAttempts counts the codes tried with a change of
+// password on the account page of one session (B8). A budget of its own:
+// spending it on one form leaves the others usable.
+func AccountPasswordCodeAttempts(sessionID string) Key {
+	return Key("account-password-otp:" + sessionID)
+}
+
+// AccountRecoveryCodeAttempts counts the codes tried for a new set of
+// recovery codes on the account page of one session (A13).
+func AccountRecoveryCodeAttempts(sessionID string) Key {
+	return Key("account-recovery-otp:" + sessionID)
+}
+
 // SelfResetMails counts the self-reset codes mailed to one account.
 func SelfResetMails(userID string) Key { return Key("selfreset-mail:" + userID) }
 

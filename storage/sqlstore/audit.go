@@ -86,6 +86,18 @@ func insertAudit(ctx context.Context, q sqlx.ExtContext, events []*storage.Audit
 	return nil
 }
 
+// typeCondition matches one type filter: the exact type when it has a
+// dot, otherwise a family, every type that starts with "fam.". A family is
+// compared with substr, not LIKE, so no character of the filter is a
+// wildcard, and not as a range, which a collation may reorder.
+func typeCondition(filter string) (string, []any) {
+	if strings.Contains(filter, ".") {
+		return "type = ?", []any{filter}
+	}
+	prefix := filter + "."
+	return fmt.Sprintf("(type = ? OR substr(type, 1, %d) = ?)", utf8.RuneCountInString(prefix)), []any{filter, prefix}
+}
+
 // AuditEvents returns the matching events, oldest first.
 func (s *Store) AuditEvents(ctx context.Context, f storage.AuditFilter) (_ []*storage.AuditEvent, err error) {
 	defer wrap(&err, "AuditEvents")
@@ -103,17 +115,18 @@ func (s *Store) AuditEvents(ctx context.Context, f storage.AuditFilter) (_ []*st
 		args = append(args, f.UserID)
 	}
 	if f.Type != "" {
-		if strings.Contains(f.Type, ".") {
-			where = append(where, "type = ?")
-			args = append(args, f.Type)
-		} else {
-			// A family: every type that starts with "fam.". Compared with
-			// substr, not LIKE, so no character of the filter is a
-			// wildcard, and not as a range, which a collation may reorder.
-			prefix := f.Type + "."
-			where = append(where, fmt.Sprintf("(type = ? OR substr(type, 1, %d) = ?)", utf8.RuneCountInString(prefix)))
-			args = append(args, f.Type, prefix)
+		cond, arg := typeCondition(f.Type)
+		where = append(where, cond)
+		args = append(args, arg...)
+	}
+	if len(f.Types) > 0 {
+		var alts []string
+		for _, t := range f.Types {
+			cond, arg := typeCondition(t)
+			alts = append(alts, cond)
+			args = append(args, arg...)
 		}
+		where = append(where, "("+strings.Join(alts, " OR ")+")")
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "at >= ?")

@@ -70,6 +70,55 @@ func (s *Store) EndUserSessions(ctx context.Context, userID string, now time.Tim
 	return s.inTx(ctx, func(tx *sqlx.Tx) error { return endUserSessionsTx(ctx, tx, userID, now) })
 }
 
+// EndOtherSessions ends every live session of a user but keep, with
+// their notices, and every token of the user not issued in keep.
+func (s *Store) EndOtherSessions(ctx context.Context, userID, keep string, now time.Time) (_ []string, err error) {
+	defer wrap(&err, "EndOtherSessions")
+	defer s.logoutsQueued(&err)
+	var ended []string
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		ended, err = endOtherSessionsTx(ctx, tx, userID, keep, now)
+		return err
+	})
+	return ended, err
+}
+
+// endOtherSessionsTx is EndOtherSessions within tx. It first counts the
+// request as activity of keep with a conditional UPDATE, whose row count
+// says whether keep is still a live session of the user and whose row
+// lock holds off a concurrent end of keep until this commits: a session
+// ended meanwhile (from another device, by an operator) cannot go on to
+// end the others.
+func endOtherSessionsTx(ctx context.Context, tx *sqlx.Tx, userID, keep string, now time.Time) ([]string, error) {
+	n, err := exec(ctx, tx, `UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END
+		WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`,
+		micros(now), micros(now), keep, userID, micros(now))
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, storage.ErrConflict
+	}
+	var ids []string
+	if err := all(ctx, tx, &ids, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at = 0 RETURNING id`,
+		micros(now), userID, keep); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := endSessionTx(ctx, tx, id, userID, now); err != nil {
+			return nil, err
+		}
+	}
+	for _, table := range []string{"access_tokens", "refresh_tokens"} {
+		if _, err := exec(ctx, tx, `UPDATE `+table+` SET revoked_at = ? WHERE user_id = ? AND session_id <> ? AND revoked_at = 0`,
+			micros(now), userID, keep); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 // endUserSessionsTx ends every live session of a user, as endSessionTx
 // ends one, and revokes the tokens the user holds outside any session.
 func endUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID string, now time.Time) error {

@@ -18,10 +18,12 @@ type sessionRow struct {
 	LastSeenAt int64  `db:"last_seen_at"`
 	ExpiresAt  int64  `db:"expires_at"`
 	RevokedAt  int64  `db:"revoked_at"`
+	UserAgent  string `db:"user_agent"`
+	IP         string `db:"ip"`
 }
 
 const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at,
-	expires_at, revoked_at`
+	expires_at, revoked_at, user_agent, ip`
 
 func (r *sessionRow) session() (*storage.Session, error) {
 	var l lists
@@ -35,6 +37,8 @@ func (r *sessionRow) session() (*storage.Session, error) {
 		LastSeenAt: fromMicros(r.LastSeenAt),
 		ExpiresAt:  fromMicros(r.ExpiresAt),
 		RevokedAt:  fromMicros(r.RevokedAt),
+		UserAgent:  r.UserAgent,
+		IP:         r.IP,
 	}
 	return s, l.err
 }
@@ -51,9 +55,10 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) (err e
 		lastSeen = sess.CreatedAt
 	}
 	_, err = exec(ctx, s.db, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.TokenHash, sess.UserID, micros(sess.AuthTime), jsonList(sess.AMR),
-		micros(sess.CreatedAt), micros(lastSeen), micros(sess.ExpiresAt), micros(sess.RevokedAt))
+		micros(sess.CreatedAt), micros(lastSeen), micros(sess.ExpiresAt), micros(sess.RevokedAt),
+		sess.UserAgent, sess.IP)
 	return err
 }
 
@@ -139,4 +144,54 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 	_, err = exec(ctx, s.db, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`,
 		micros(now), userID)
 	return err
+}
+
+// LiveSessions lists the user's live sessions and, in a second query, the
+// clients signed in through each: those issued a code (an auth request
+// completed in the session keeps its row for a day after the code's use,
+// longer than a session lives) or a token in it.
+func (s *Store) LiveSessions(ctx context.Context, userID string, idle time.Duration, now time.Time) (_ []*storage.LiveSession, err error) {
+	defer wrap(&err, "LiveSessions")
+	var rows []sessionRow
+	if err := all(ctx, s.db, &rows, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = ? AND revoked_at = 0 AND expires_at > ? AND last_seen_at > ?
+		ORDER BY last_seen_at DESC, id`, userID, micros(now), micros(now.Add(-idle))); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	out := make([]*storage.LiveSession, 0, len(rows))
+	byID := make(map[string]*storage.LiveSession, len(rows))
+	for i := range rows {
+		sess, err := rows[i].session()
+		if err != nil {
+			return nil, err
+		}
+		ls := &storage.LiveSession{Session: *sess}
+		out = append(out, ls)
+		byID[sess.ID] = ls
+	}
+	var clients []struct {
+		SessionID string `db:"session_id"`
+		ID        string `db:"id"`
+		Name      string `db:"name"`
+	}
+	if err := all(ctx, s.db, &clients, `SELECT DISTINCT x.session_id, c.id, c.name FROM (
+			SELECT session_id, client_id FROM auth_requests WHERE code_hash IS NOT NULL
+				AND session_id IN (SELECT id FROM sessions WHERE user_id = ?)
+			UNION SELECT session_id, client_id FROM access_tokens
+				WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)
+			UNION SELECT session_id, client_id FROM refresh_tokens
+				WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)
+		) x JOIN clients c ON c.id = x.client_id
+		ORDER BY c.name, c.id`, userID, userID, userID); err != nil {
+		return nil, err
+	}
+	for _, c := range clients {
+		if ls, ok := byID[c.SessionID]; ok {
+			ls.Clients = append(ls.Clients, storage.SessionClient{ID: c.ID, Name: c.Name})
+		}
+	}
+	return out, nil
 }

@@ -163,6 +163,41 @@ func (s *Store) SetPassword(ctx context.Context, userID, passwordHash string, no
 		WHERE id = ?`, passwordHash, micros(now), userID)
 }
 
+// ChangePassword stores the new hash with a conditional UPDATE on the
+// hash the change was verified against, so of two concurrent changes (or
+// a change racing a reset) one wins and the other is ErrConflict, then
+// ends the other sessions and the pending logins in the same transaction.
+func (s *Store) ChangePassword(ctx context.Context, c storage.PasswordChange, now time.Time) (_ []string, err error) {
+	defer wrap(&err, "ChangePassword")
+	defer s.logoutsQueued(&err)
+	if c.NewHash == "" || c.CurrentHash == "" {
+		return nil, errors.New("password change without current or new hash")
+	}
+	var ended []string
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		n, err := exec(ctx, tx, `UPDATE users SET password_hash = ?,
+			failed_passwords = 0, locked_until = 0, password_locked = 0, updated_at = ?
+			WHERE id = ? AND password_hash = ?`, c.NewHash, micros(now), c.UserID, c.CurrentHash)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFoundOr(ctx, tx, "users", c.UserID, storage.ErrConflict)
+		}
+		if ended, err = endOtherSessionsTx(ctx, tx, c.UserID, c.KeepSessionID, now); err != nil {
+			return err
+		}
+		// A login that got past the old password must start again; one
+		// that issued a code keeps its record (its tokens are revoked
+		// above unless they belong to the kept session).
+		_, err = exec(ctx, tx, `UPDATE auth_requests SET user_id = '', password_at = 0, otp_at = 0, recovery_at = 0,
+			enrol_secret = NULL, enrol_started_at = 0, session_id = '', auth_time = 0
+			WHERE user_id = ? AND code_hash IS NULL`, c.UserID)
+		return err
+	})
+	return ended, err
+}
+
 // RecordPasswordFailure adds one failure in a single UPDATE ... RETURNING,
 // so concurrent calls each count and each sees its own new total.
 func (s *Store) RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (_ int, err error) {

@@ -151,3 +151,59 @@ func testLogoutDeliveryQueue(t *testing.T, s storage.Store) {
 	}
 	wantErr(t, "RetryLogoutDelivery(finished)", s.RetryLogoutDelivery(ctx, ids[1], t0), storage.ErrNotFound)
 }
+
+// E4, "sign out everywhere else": every other session of the user ends as
+// EndSession ends one, with its back-channel notices; every token not
+// issued in the kept session is revoked; the kept session and its tokens
+// stay.
+func testEndOtherSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	logoutFixture(t, s)
+	must(t, s.CreateUser(ctx, newUser("u2", "199001012022032002")))
+	must(t, s.CreateSession(ctx, newSession("bobs", "u2")))
+	kept := newRefreshToken("rt-s2", "rp", "fam-2")
+	kept.UserID, kept.SessionID = "u1", "s2"
+	must(t, s.CreateRefreshToken(ctx, kept))
+	loose := newAccessToken("at-loose", "rp")
+	loose.UserID, loose.SessionID = "u1", ""
+	must(t, s.CreateAccessToken(ctx, loose))
+	must(t, s.CreateSession(ctx, newSession("s3", "u1")))
+
+	// The kept session must be a live one of this user; otherwise nothing
+	// changes.
+	must(t, s.RevokeSession(ctx, "s3", t0))
+	for _, keep := range []string{"bobs", "s3", "nope", ""} {
+		_, err := s.EndOtherSessions(ctx, "u1", keep, t0)
+		wantErr(t, "EndOtherSessions(u1, keep "+keep+")", err, storage.ErrConflict)
+	}
+	if !getSession(t, s, "s1").RevokedAt.IsZero() || !accessRevokedAt(t, s, "at-loose").IsZero() {
+		t.Fatal("a refused EndOtherSessions changed something")
+	}
+
+	ended, err := s.EndOtherSessions(ctx, "u1", "s2", t0)
+	if err != nil {
+		t.Fatalf("EndOtherSessions(u1, keep s2) = %v", err)
+	}
+	if len(ended) != 1 || ended[0] != "s1" {
+		t.Errorf("EndOtherSessions ended %v, want [s1]", ended)
+	}
+	for id, wantRevoked := range map[string]bool{"s1": true, "s2": false, "bobs": false} {
+		if got := !getSession(t, s, id).RevokedAt.IsZero(); got != wantRevoked {
+			t.Errorf("session %s revoked = %v, want %v", id, got, wantRevoked)
+		}
+	}
+	checkRevoked(t, s, "after EndOtherSessions(u1, keep s2)",
+		map[string]bool{"at-s1": true, "at-loose": true},
+		map[string]bool{"hash-rt-s1": true, "hash-rt-s2": false})
+	due, err := s.ClaimLogoutDeliveries(ctx, t0, time.Minute, 10)
+	must(t, err)
+	if len(due) != 1 || due[0].SessionID != "s1" || due[0].ClientID != "rp" {
+		t.Errorf("deliveries after EndOtherSessions = %+v, want one for rp/s1", due)
+	}
+
+	// Again: nothing left to end.
+	ended, err = s.EndOtherSessions(ctx, "u1", "s2", t0.Add(time.Minute))
+	if err != nil || len(ended) != 0 {
+		t.Errorf("EndOtherSessions again = %v, %v; want nothing ended", ended, err)
+	}
+}

@@ -183,3 +183,70 @@ func testRevokeUserSessions(t *testing.T, s storage.Store) {
 	}
 	wantErr(t, "RevokeUserSessions(nobody)", s.RevokeUserSessions(ctx, "nobody", t0), nil)
 }
+
+// The account page's list: the live sessions of one user, most recently
+// seen first, each with the clients signed in through it (a code, an
+// access token or a refresh token issued in it).
+func testLiveSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := t0.Add(time.Hour)
+	for _, id := range []string{"rp", "plain", "unused"} {
+		c := newClient(id)
+		c.Name = map[string]string{"rp": "Riwayat Jabatan", "plain": "Profil Pegawai", "unused": "Lain"}[id]
+		must(t, s.CreateClient(ctx, c))
+	}
+	mk := func(id, user string, lastSeen time.Time, edit func(*storage.Session)) {
+		sess := newSession(id, user)
+		sess.LastSeenAt = lastSeen
+		if edit != nil {
+			edit(sess)
+		}
+		must(t, s.CreateSession(ctx, sess))
+	}
+	mk("older", "u1", now.Add(-20*time.Minute), nil)
+	mk("newer", "u1", now.Add(-time.Minute), func(s *storage.Session) { s.UserAgent, s.IP = "Firefox ✓", "2001:db8::1" })
+	mk("idle", "u1", now.Add(-idle), nil)
+	mk("expired", "u1", now.Add(-time.Minute), func(s *storage.Session) { s.ExpiresAt = now })
+	mk("revoked", "u1", now.Add(-time.Minute), nil)
+	must(t, s.RevokeSession(ctx, "revoked", now))
+	mk("bobs", "u2", now.Add(-time.Minute), nil)
+
+	// "older": a code for plain and one for rp; "newer": a refresh token
+	// and an access token of rp; "unused" took part only in bob's session
+	// and in a request that never completed.
+	for _, c := range []struct{ ar, client, user, session string }{
+		{"ar-1", "plain", "u1", "older"}, {"ar-2", "rp", "u1", "older"}, {"ar-3", "unused", "u2", "bobs"},
+	} {
+		must(t, s.CreateAuthRequest(ctx, newAuthRequest(c.ar, c.client)))
+		must(t, s.SetAuthRequestUser(ctx, c.ar, c.user, t0))
+		must(t, s.CompleteAuthRequest(ctx, c.ar, c.session, t0))
+		must(t, s.SaveAuthCode(ctx, c.ar, "code-"+c.ar, now.Add(time.Minute)))
+	}
+	must(t, s.CreateAuthRequest(ctx, newAuthRequest("ar-pending", "unused")))
+	rt := newRefreshToken("rt-1", "rp", "fam-1")
+	rt.UserID, rt.SessionID = "u1", "newer"
+	must(t, s.CreateRefreshToken(ctx, rt))
+	at := newAccessToken("at-1", "rp")
+	at.UserID, at.SessionID = "u1", "newer"
+	must(t, s.CreateAccessToken(ctx, at))
+
+	got, err := s.LiveSessions(ctx, "u1", idle, now)
+	if err != nil {
+		t.Fatalf("LiveSessions(u1) = %v", err)
+	}
+	newer, older := newSession("newer", "u1"), newSession("older", "u1")
+	newer.LastSeenAt, newer.UserAgent, newer.IP = now.Add(-time.Minute), "Firefox ✓", "2001:db8::1"
+	older.LastSeenAt = now.Add(-20 * time.Minute)
+	want := []*storage.LiveSession{
+		{Session: *newer, Clients: []storage.SessionClient{{ID: "rp", Name: "Riwayat Jabatan"}}},
+		{Session: *older, Clients: []storage.SessionClient{{ID: "plain", Name: "Profil Pegawai"}, {ID: "rp", Name: "Riwayat Jabatan"}}},
+	}
+	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+		t.Errorf("LiveSessions(u1) mismatch (-want +got):\n%s", diff)
+	}
+
+	none, err := s.LiveSessions(ctx, "nobody", idle, now)
+	if err != nil || len(none) != 0 {
+		t.Errorf("LiveSessions(nobody) = %v, %v; want none", none, err)
+	}
+}

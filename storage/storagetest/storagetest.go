@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"User/UpdateProfile", testUpdateProfile},
 		{"User/SetState", testSetState},
 		{"User/SetPassword", testSetPassword},
+		{"User/ChangePassword_E4", testChangePassword},
+		{"User/ChangePassword_Race_G3", testChangePasswordRace},
 		{"User/RecordPasswordFailure", testRecordPasswordFailure},
 		{"User/RecordPasswordFailure_Race_B3", testRecordPasswordFailureRace},
 		{"User/RecordLogin", testRecordLogin},
@@ -96,8 +98,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Session/RotateSessionToken_E2", testRotateSessionToken},
 		{"Session/RevokeSession_E4", testRevokeSession},
 		{"Session/RevokeUserSessions_E4", testRevokeUserSessions},
+		{"Session/LiveSessions", testLiveSessions},
 		{"Logout/EndSession_E4", testEndSession},
 		{"Logout/EndUserSessions_E4", testEndUserSessions},
+		{"Logout/EndOtherSessions_E4", testEndOtherSessions},
 		{"Logout/DeliveryQueue", testLogoutDeliveryQueue},
 
 		{"Key/AddListDelete", testSigningKeys},
@@ -355,6 +359,8 @@ func newSession(id, userID string) *storage.Session {
 		CreatedAt:  t0,
 		LastSeenAt: t0,
 		ExpiresAt:  t0.Add(12 * time.Hour),
+		UserAgent:  "Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile ✓ " + id,
+		IP:         "203.0.113.7",
 	}
 }
 
