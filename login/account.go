@@ -258,7 +258,7 @@ func (h *Handler) accountCode(c echo.Context, u *storage.User, key throttle.Key,
 	}
 	if check.Locked {
 		h.record(c, storage.AuditEvent{Type: audit.MFALocked, Outcome: audit.Failure, Reason: "consecutive wrong codes reached the lock", NIP: u.NIP, UserID: u.ID})
-		h.mailUser(ctx, c, u, "totp_locked")
+		h.securityMail(ctx, c, u, "totp_locked", nil)
 		msg = "otp.locked"
 	}
 	return msg, http.StatusUnauthorized, nil

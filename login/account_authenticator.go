@@ -92,6 +92,6 @@ func (h *Handler) confirmNewAuthenticator(c echo.Context) error {
 	c.SetCookie(h.opts.Cookies.Clear(enrolCookie, http.SameSiteStrictMode))
 	h.log.InfoContext(ctx, "authenticator changed", "sub", u.ID, "sid", sess.ID, "ip", c.RealIP())
 	h.record(c, storage.AuditEvent{Type: audit.MFAEnrolled, Reason: "authenticator changed", NIP: u.NIP, UserID: u.ID})
-	h.mailUser(ctx, c, u, "authenticator_added")
+	h.securityMail(ctx, c, u, "authenticator_added", nil)
 	return c.Redirect(http.StatusSeeOther, "/login/account?notice=changed")
 }

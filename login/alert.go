@@ -43,7 +43,7 @@ type notMeView struct {
 }
 
 // securityMail sends mail name to u with a "Bukan saya?" link in its
-// not_me_url field, adding fields of its own. Like mailUser, a mail that
+// not_me_url field, adding fields of its own. Like sendMail, a mail that
 // cannot be sent is logged, never shown.
 func (h *Handler) securityMail(ctx context.Context, c echo.Context, u *storage.User, name string, fields map[string]string) {
 	d := mail.Data{Name: u.Name, NIP: u.NIP, Fields: map[string]string{}}

@@ -165,7 +165,7 @@ func (h *Handler) endPendingLogin(c echo.Context, ar *storage.AuthRequest, u *st
 	if check.Locked && !u.TOTPLocked {
 		h.log.WarnContext(ctx, "authenticator locked after consecutive failures", "sub", u.ID, "failures", check.Failures)
 		h.record(c, storage.AuditEvent{Type: audit.MFALocked, Outcome: audit.Failure, Reason: "consecutive wrong codes reached the lock", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
-		h.mailUser(ctx, c, u, "totp_locked")
+		h.securityMail(ctx, c, u, "totp_locked", nil)
 		p := layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar), Error: "otp.locked"}
 		return h.render(c, http.StatusForbidden, "otp", &p)
 	}
@@ -313,12 +313,9 @@ func (h *Handler) submitEnrol(c echo.Context) error {
 	return h.secondFactorDone(c, ar, u, true)
 }
 
-// mailUser sends a notice; a mail that cannot be sent is logged, never
-// shown: the login itself succeeded or failed on its own terms.
-func (h *Handler) mailUser(ctx context.Context, c echo.Context, u *storage.User, name string) {
-	h.sendMail(ctx, c, u, name, mail.Data{Name: u.Name, NIP: u.NIP})
-}
-
+// sendMail sends mail name to u now; a mail that cannot be sent is
+// logged, never shown: the login itself succeeded or failed on its own
+// terms.
 func (h *Handler) sendMail(ctx context.Context, c echo.Context, u *storage.User, name string, d mail.Data) {
 	m, err := h.deps.Mails.Render(u.Email, h.localizer(c, nil), name, d)
 	if err != nil {

@@ -257,9 +257,9 @@ func TestBrowserJourney(t *testing.T) {
 
 	// That phone is lost too, and the codes with it: the self-reset by
 	// password and a mailed code (no wait in this test), from a browser
-	// the account has not used, which is mailed.
-	j.click("form.logout button")
-	j.wantPage(d.profilURL, "/masuk")
+	// the account has not used, which is mailed. (The browser forgets its
+	// cookies without signing out: its session stays live, as on a phone
+	// left behind.)
 	clearCookies := func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
 		return cdp.Call(ctx, target, network.ClearBrowserCookies, cdp.Empty{})
 	}
@@ -292,6 +292,19 @@ func TestBrowserJourney(t *testing.T) {
 	j.click("#codes-saved")
 	j.wantPage(d.profilURL, "/")
 	waitMail(t, mails, rizky.Email, "Masuk ke akun ASN Digital Anda dari perangkat baru")
+
+	// Akun Saya lists both sessions and ends the one left behind.
+	j.open(d.op.URL + "/login/account")
+	j.wantPage(d.op.URL, "/login/account")
+	if n := strings.Count(j.text("ul.sessions"), "Mulai"); n != 2 {
+		j.fatalf("Akun Saya lists %d sessions, want this one and the one left behind:\n%s", n, j.text("ul.sessions"))
+	}
+	j.shot("16-akun-saya")
+	j.click(`form[action="/login/account/sessions/others/end"] button[type="submit"]`)
+	j.wantPage(d.op.URL, "/login/account")
+	if n := strings.Count(j.text("ul.sessions"), "Mulai"); n != 1 {
+		j.fatalf("after ending the others Akun Saya lists %d sessions, want 1:\n%s", n, j.text("ul.sessions"))
+	}
 
 	j.requests.checkLoopback(t)
 }
