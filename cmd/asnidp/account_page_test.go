@@ -534,7 +534,7 @@ func TestAccount_B8_PasswordFormCodeBudget(t *testing.T) {
 	// Counters count in fixed windows: start this one at the beginning of
 	// a window, so the six attempts cannot straddle two.
 	now := a.clock.Now()
-	a.clock.Advance(now.Truncate(10*time.Minute).Add(10*time.Minute + time.Second).Sub(now))
+	a.clock.Advance(now.Truncate(10 * time.Minute).Add(10*time.Minute + time.Second).Sub(now))
 	for range 5 {
 		b.submit(acct, "/login/account/password", map[string]string{"current": u.Password, "password": fresh, "confirm": fresh, "code": "000000"})
 	}
