@@ -21,6 +21,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -137,6 +138,7 @@ func (p *Provider) authenticateAssertion(ctx context.Context, formClientID, asse
 	err = p.store.UseClientAssertion(ctx, c.ID, claims.ID, claims.Expiry.Time().Add(clientClockSkew), now)
 	if errors.Is(err, storage.ErrConflict) {
 		p.log.WarnContext(ctx, "client assertion replayed (jti used before)", "client_id", id)
+		p.record(ctx, storage.AuditEvent{Type: audit.ClientAssertionReplayed, Outcome: audit.Failure, Reason: "jti used before", ClientID: c.ID})
 		return nil, assertionError("jti was used before (replay)")
 	}
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -132,6 +133,7 @@ func (p *Provider) servePAR(w http.ResponseWriter, r *http.Request) {
 		obj, err := p.requestObjectParams(ctx, c, params.Get("request"), rest)
 		if err != nil {
 			p.log.InfoContext(ctx, "pushed request object refused", "client_id", c.ID, "reason", err)
+			p.record(ctx, storage.AuditEvent{Type: audit.RequestObjectRefused, Outcome: audit.Failure, Reason: "request object does not verify", ClientID: c.ID})
 			writeOAuthError(w, http.StatusBadRequest, errInvalidRequestObject, "request object refused: "+err.Error())
 			return
 		}

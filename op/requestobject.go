@@ -31,6 +31,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -138,6 +139,7 @@ func (p *Provider) resolveRequestObjects(next http.Handler) http.Handler {
 			params, err := p.requestObjectParams(ctx, c, form.Get("request"), form)
 			if err != nil {
 				p.log.InfoContext(ctx, "request object refused", "client_id", c.ID, "reason", err)
+				p.record(ctx, storage.AuditEvent{Type: audit.RequestObjectRefused, Outcome: audit.Failure, Reason: "request object does not verify", ClientID: c.ID})
 				e := &oidc.Error{ErrorType: errInvalidRequestObject, Description: "request object refused: " + err.Error()}
 				p.refuseAuthorization(w, r, c, form, p.objectRedirectURI(c, form), e, ReasonRequestObject)
 				return

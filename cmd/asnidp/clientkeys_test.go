@@ -236,6 +236,9 @@ func TestProtocol_D16_PrivateKeyJWT(t *testing.T) {
 		wantTokens(t, "new jti", refresh(t, signJWT(t, f.k.rsa, jose.RS256, "rsa-1", "", claims)))
 		claims["exp"] = f.clock.Now().Add(2 * time.Minute).Unix()
 		wantOAuthError(t, "used jti, new signature", refresh(t, signJWT(t, f.k.rsa, jose.RS256, "rsa-1", "", claims)), http.StatusUnauthorized, "invalid_client")
+		if n := strings.Count(f.logs.String(), "type=client.assertion_replayed outcome=failure"); n < 2 {
+			t.Errorf("%d replayed assertions audited, want at least 2", n)
+		}
 	})
 
 	t.Run("every registered algorithm", func(t *testing.T) {
@@ -654,6 +657,9 @@ func TestProtocol_D18_RequestObjects(t *testing.T) {
 			t.Error("the page names the forged object's redirect_uri")
 		}
 	})
+	if !strings.Contains(f.logs.String(), "type=client.request_object_refused outcome=failure") {
+		t.Error("no audit row for a refused request object")
+	}
 }
 
 // TestClient_AddWithKeys: bad key material is refused with a clear

@@ -62,8 +62,13 @@ const (
 	UserUnlocked   = "user.unlocked"
 	UserNIPChanged = "user.nip_changed"
 	ClientCreated  = "client.created"
-	ClientRemoved  = "client.removed"
-	KeyRotated     = "key.rotated"
+	// ClientAssertionReplayed: a private_key_jwt assertion came back with
+	// a jti used before.
+	ClientAssertionReplayed = "client.assertion_replayed"
+	// RequestObjectRefused: a client's request object did not verify.
+	RequestObjectRefused = "client.request_object_refused"
+	ClientRemoved        = "client.removed"
+	KeyRotated           = "key.rotated"
 )
 
 // types lists every event type above, so that a filter can be checked
@@ -74,7 +79,7 @@ var types = []string{
 	ResetRequested, ResetCodeSent, ResetCompleted, PasswordChanged,
 	SessionEnded, TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse,
 	UserCreated, UserUpdated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,
-	ClientCreated, ClientRemoved, KeyRotated,
+	ClientCreated, ClientAssertionReplayed, RequestObjectRefused, ClientRemoved, KeyRotated,
 }
 
 // Types returns every event type, sorted.

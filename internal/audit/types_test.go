@@ -70,7 +70,7 @@ func TestCheckFilter(t *testing.T) {
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, strconv.Quote(bad)) || !strings.Contains(msg, "families: account, client, key, login, mfa,") ||
-			!strings.Contains(msg, "types: account.not_me, client.created, client.removed, key.rotated, login.delayed,") {
+			!strings.Contains(msg, "types: account.not_me, client.assertion_replayed, client.created, client.removed, client.request_object_refused, key.rotated, login.delayed,") {
 			t.Errorf("CheckFilter(%q) = %q, want the filter quoted and every family and type listed", bad, msg)
 		}
 	}
