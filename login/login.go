@@ -59,6 +59,10 @@ type Options struct {
 	// IssuerName is the service's name, which a new password must not
 	// contain.
 	IssuerName string
+	// StepUpACR is the OP's step-up level: a request for it that began in
+	// a live SSO session asks only for the second factor and completes in
+	// that same session.
+	StepUpACR string
 
 	// Captcha, Reset and Policy configure the password reset (account
 	// activation) and the captcha after login failures.

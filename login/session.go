@@ -27,6 +27,12 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 	if err := h.rebind(c, ar.ID); err != nil {
 		return err
 	}
+	if sess, err := h.stepUpSession(c, ar, u); err != nil || sess != nil {
+		if err != nil {
+			return err
+		}
+		return h.finishStepUp(c, ar, u, sess)
+	}
 	if err := h.endBrowserSession(c); err != nil {
 		return err
 	}
@@ -55,6 +61,44 @@ func (h *Handler) finish(c echo.Context, ar *storage.AuthRequest, u *storage.Use
 	h.noteDevice(c, u)
 	h.log.InfoContext(ctx, "login complete", "sub", u.ID, "sid", sess.ID, "auth_request", ar.ID, "ip", c.RealIP())
 	h.record(c, storage.AuditEvent{Type: audit.LoginSucceeded, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID, Detail: "sid=" + sess.ID})
+	return c.Redirect(http.StatusSeeOther, h.deps.CallbackURL(ar.ID))
+}
+
+// stepUpSession returns the live SSO session a step-up request may
+// complete in: the one this browser holds, of the same employee. Any
+// other request, or a session that ended or belongs to someone else,
+// gets a fresh session as a sign-in does (E7).
+func (h *Handler) stepUpSession(c echo.Context, ar *storage.AuthRequest, u *storage.User) (*storage.Session, error) {
+	if h.opts.StepUpACR == "" || ar.ACR != h.opts.StepUpACR {
+		return nil, nil
+	}
+	sess, err := h.deps.Browsers.Session(c.Request().Context(), c.Request().Header)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("load session: %w", err)
+	case sess.UserID != u.ID:
+		return nil, nil
+	}
+	return sess, nil
+}
+
+// finishStepUp completes a step-up request in the session it began in:
+// the second factor was entered again just now, so the ID token's
+// auth_time is now, and the services signed in through the session stay
+// signed in (D20).
+func (h *Handler) finishStepUp(c echo.Context, ar *storage.AuthRequest, u *storage.User, sess *storage.Session) error {
+	ctx := c.Request().Context()
+	now := h.now()
+	if err := h.store.CompleteAuthRequest(ctx, ar.ID, sess.ID, now); err != nil {
+		return fmt.Errorf("complete step-up: %w", err)
+	}
+	if err := h.store.TouchSession(ctx, sess.ID, now); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	h.log.InfoContext(ctx, "step-up complete", "sub", u.ID, "sid", sess.ID, "auth_request", ar.ID, "ip", c.RealIP())
+	h.record(c, storage.AuditEvent{Type: audit.LoginSucceeded, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID, Reason: "step-up", Detail: "sid=" + sess.ID})
 	return c.Redirect(http.StatusSeeOther, h.deps.CallbackURL(ar.ID))
 }
 

@@ -108,7 +108,17 @@ func (h *Handler) showOTP(c echo.Context) error {
 	if !u.HasAuthenticator() {
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
-	return h.render(c, http.StatusOK, "otp", &layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)})
+	return h.render(c, http.StatusOK, "otp", h.otpLayout(c, ar))
+}
+
+// otpLayout is the code page's frame; a step-up says why the code is
+// asked for again.
+func (h *Handler) otpLayout(c echo.Context, ar *storage.AuthRequest) *layout {
+	l := &layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)}
+	if h.opts.StepUpACR != "" && ar.ACR == h.opts.StepUpACR {
+		l.Notice = "otp.step_up"
+	}
+	return l
 }
 
 func (h *Handler) submitOTP(c echo.Context) error {
@@ -120,7 +130,7 @@ func (h *Handler) submitOTP(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login/enrol?id="+ar.ID)
 	}
 	ctx := c.Request().Context()
-	p := layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar)}
+	p := h.otpLayout(c, ar)
 	check, err := h.deps.MFA.Verify(ctx, u, throttle.CodeAttempts(ar.ID), h.opts.PasswordOnly, c.FormValue("code"))
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "error.unavailable", err)
@@ -128,7 +138,7 @@ func (h *Handler) submitOTP(c echo.Context) error {
 	switch check.Result {
 	case mfa.Locked:
 		p.Error = "otp.locked"
-		return h.render(c, http.StatusForbidden, "otp", &p)
+		return h.render(c, http.StatusForbidden, "otp", p)
 	case mfa.Valid:
 		h.log.InfoContext(ctx, "totp accepted", "sub", u.ID, "auth_request", ar.ID, "ip", c.RealIP())
 		h.record(c, storage.AuditEvent{Type: audit.MFAVerified, NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
@@ -152,7 +162,7 @@ func (h *Handler) submitOTP(c echo.Context) error {
 	if check.Exhausted {
 		return h.endPendingLogin(c, ar, u, check)
 	}
-	return h.render(c, http.StatusUnauthorized, "otp", &p)
+	return h.render(c, http.StatusUnauthorized, "otp", p)
 }
 
 // endPendingLogin sends the browser back to the password after too many
@@ -166,8 +176,9 @@ func (h *Handler) endPendingLogin(c echo.Context, ar *storage.AuthRequest, u *st
 		h.log.WarnContext(ctx, "authenticator locked after consecutive failures", "sub", u.ID, "failures", check.Failures)
 		h.record(c, storage.AuditEvent{Type: audit.MFALocked, Outcome: audit.Failure, Reason: "consecutive wrong codes reached the lock", NIP: u.NIP, UserID: u.ID, ClientID: ar.ClientID})
 		h.securityMail(ctx, c, u, "totp_locked", nil)
-		p := layout{Title: "otp.title", ID: ar.ID, L: h.localizer(c, ar), Error: "otp.locked"}
-		return h.render(c, http.StatusForbidden, "otp", &p)
+		p := h.otpLayout(c, ar)
+		p.Error = "otp.locked"
+		return h.render(c, http.StatusForbidden, "otp", p)
 	}
 	h.log.WarnContext(ctx, "pending login ended after wrong codes", "sub", u.ID, "auth_request", ar.ID, "failures", check.Failures)
 	return c.Redirect(http.StatusSeeOther, loginURL(ar.ID, "otp_too_many"))

@@ -5,9 +5,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/asnidp/asnidp/storage"
 )
 
 // D14: a code or an error built with the provider's encoder names the
@@ -62,5 +65,36 @@ func TestRefusalWriter_D2(t *testing.T) {
 	http.Redirect(w, httptest.NewRequest(http.MethodGet, "/authorize", nil), "https://app.example.go.id/cb?code=c", http.StatusFound)
 	if w.status != 0 || rec.Code != http.StatusFound || rec.Header().Get("Location") == "" {
 		t.Errorf("redirect: held %d, wrote %d; want the 302 written", w.status, rec.Code)
+	}
+}
+
+// D20: a step-up request completes only with a second factor entered
+// after it began; one carried over from the SSO session does not count,
+// and only a completed step-up reports the step-up acr.
+func TestAuthRequestStepUpNeedsFreshFactor_D20(t *testing.T) {
+	began := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	base := storage.AuthRequest{UserID: "u", SessionID: "s", PasswordAt: began, CreatedAt: began, ACR: "urn:x:fresh"}
+	tests := []struct {
+		name     string
+		otpAt    time.Time
+		acr      string
+		wantDone bool
+		wantACR  string
+	}{
+		{"factor from the session", began.Add(-time.Minute), "urn:x:fresh", false, ""},
+		{"no factor", time.Time{}, "urn:x:fresh", false, ""},
+		{"factor entered now", began.Add(time.Second), "urn:x:fresh", true, "urn:x:fresh"},
+		{"default level from the session", began.Add(-time.Minute), "", true, "urn:x:mfa"},
+	}
+	for _, tc := range tests {
+		ar := base
+		ar.OTPAt, ar.ACR = tc.otpAt, tc.acr
+		a := &authRequest{ar: &ar, requireOTP: true, acr: "urn:x:mfa", stepUpACR: "urn:x:fresh"}
+		if got := a.Done(); got != tc.wantDone {
+			t.Errorf("%s: Done() = %v, want %v", tc.name, got, tc.wantDone)
+		}
+		if got := a.GetACR(); got != tc.wantACR {
+			t.Errorf("%s: GetACR() = %q, want %q", tc.name, got, tc.wantACR)
+		}
 	}
 }

@@ -27,7 +27,14 @@ const (
 type authRequest struct {
 	ar         *storage.AuthRequest
 	requireOTP bool
-	acr        string
+	// acr is the provider's default level; stepUpACR the level that needs
+	// the second factor entered in this request.
+	acr, stepUpACR string
+}
+
+// authRequest wraps ar with the provider's completion rules.
+func (p *Provider) authRequest(ar *storage.AuthRequest) *authRequest {
+	return &authRequest{ar: ar, requireOTP: p.cfg.RequireOTP, acr: p.cfg.ACR, stepUpACR: p.cfg.StepUpACR}
 }
 
 var _ oidcop.AuthRequest = (*authRequest)(nil)
@@ -39,7 +46,17 @@ func (a *authRequest) done() bool {
 	if ar.UserID == "" || ar.SessionID == "" || ar.PasswordAt.IsZero() {
 		return false
 	}
+	if a.stepUp() {
+		// Step-up: a second factor carried over from the SSO session
+		// does not count, only one entered since the request began (D20).
+		return !ar.OTPAt.IsZero() && !ar.OTPAt.Before(ar.CreatedAt)
+	}
 	return !a.requireOTP || !ar.OTPAt.IsZero()
+}
+
+// stepUp reports whether the client asked for the step-up level.
+func (a *authRequest) stepUp() bool {
+	return a.stepUpACR != "" && a.ar.ACR == a.stepUpACR
 }
 
 func (a *authRequest) GetID() string          { return a.ar.ID }
@@ -54,7 +71,12 @@ func (a *authRequest) GetAuthTime() time.Time { return a.ar.AuthTime }
 func (a *authRequest) GetAudience() []string  { return []string{a.ar.ClientID} }
 
 func (a *authRequest) GetACR() string {
-	if a.requireOTP && !a.ar.OTPAt.IsZero() {
+	switch {
+	case a.stepUp():
+		if a.done() {
+			return a.stepUpACR
+		}
+	case a.requireOTP && !a.ar.OTPAt.IsZero():
 		return a.acr
 	}
 	return ""

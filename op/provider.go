@@ -81,6 +81,10 @@ type Config struct {
 	RequireOTP bool
 	// ACR is reported in ID tokens completed with both factors.
 	ACR string
+	// StepUpACR is the level a client names in acr_values to have the
+	// second factor entered in this very authorization, even inside a
+	// live SSO session; empty offers no step-up.
+	StepUpACR string
 
 	// Audit records security events; nil records none.
 	Audit Auditor
@@ -276,9 +280,7 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	d.RequestURIParameterSupported = false
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
-	if p.cfg.ACR != "" {
-		d.ACRValuesSupported = []string{p.cfg.ACR}
-	}
+	d.ACRValuesSupported = p.offeredACR()
 	// The library's struct has no fields for RFC 9207's flag and RFC
 	// 9126's metadata; the outer fields win. request_uri_parameter_supported
 	// stays false: the only request_uri accepted is one the PAR endpoint
@@ -428,7 +430,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
 		return
 	}
-	a := &authRequest{ar: ar, requireOTP: p.cfg.RequireOTP, acr: p.cfg.ACR}
+	a := p.authRequest(ar)
 	if started := p.cfg.Browsers.Started(r.Header, ar); !started || !a.done() {
 		p.log.WarnContext(r.Context(), "callback before the login finished", "auth_request", ar.ID, "same_browser", started)
 		http.Redirect(w, r, p.loginURL(id), http.StatusSeeOther)
@@ -438,7 +440,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // storeAuthRequest persists a validated authorization request.
-func (p *Provider) storeAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintUserID, browserHash string) (*storage.AuthRequest, error) {
+func (p *Provider) storeAuthRequest(ctx context.Context, req *oidc.AuthRequest, acr, hintUserID, browserHash string) (*storage.AuthRequest, error) {
 	now := p.now()
 	maxAge := int64(-1)
 	if req.MaxAge != nil {
@@ -460,6 +462,7 @@ func (p *Provider) storeAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		MaxAge:              maxAge,
 		LoginHint:           req.LoginHint,
 		HintUserID:          hintUserID,
+		ACR:                 acr,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.cfg.AuthRequestLifetime),
 	}

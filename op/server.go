@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
@@ -142,7 +143,8 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 	if err := checkPKCE(c, req); err != nil {
 		return nil, err
 	}
-	if err := checkACR(req.ACRValues, p.cfg.ACR); err != nil {
+	acr, err := chooseACR(req.ACRValues, p.offeredACR())
+	if err != nil {
 		return nil, err
 	}
 	if (p.cfg.RequirePAR || c.RequirePAR) && !fromPushed(ctx) {
@@ -162,12 +164,28 @@ func (s *server) Authorize(ctx context.Context, r *oidcop.ClientRequest[oidc.Aut
 	redirect.Header.Add("Set-Cookie", p.cfg.Cookies.New(cookie.Browser, browser, 0, http.SameSiteLaxMode).String())
 
 	sess := p.reusableSession(ctx, r.Header, req, hintUser)
-	if sess == nil && slices.Contains(req.Prompt, oidc.PromptNone) {
-		return p.loginRequired(ctx, req)
+	stepUp := acr != "" && acr == p.cfg.StepUpACR
+	if slices.Contains(req.Prompt, oidc.PromptNone) {
+		if sess == nil {
+			return p.loginRequired(ctx, req)
+		}
+		if stepUp {
+			// The code must be typed: there is no silent step-up.
+			return nil, oidc.ErrInteractionRequired().WithDescription("%s needs the authenticator code entered now", acr)
+		}
 	}
-	ar, err := p.storeAuthRequest(ctx, req, hintUser, p.hash.Hash(browser))
+	ar, err := p.storeAuthRequest(ctx, req, acr, hintUser, p.hash.Hash(browser))
 	if err != nil {
 		return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+	}
+	if sess != nil && stepUp {
+		// Step-up inside a live session: the session stands for the
+		// password, and the login pages ask for the second factor again;
+		// the session and its other services stay as they are (D20).
+		if err := p.store.SetAuthRequestUser(ctx, ar.ID, sess.UserID, p.now()); err != nil {
+			return nil, oidcop.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusServiceUnavailable)
+		}
+		sess = nil
 	}
 	if sess == nil {
 		redirect.URL = p.loginURL(ar.ID)
@@ -197,18 +215,35 @@ func (p *Provider) loginRequired(ctx context.Context, req *oidc.AuthRequest) (*o
 	return oidcop.NewRedirect(u), nil
 }
 
-// checkACR refuses acr_values that name none of what this provider can
-// satisfy (its one level, both factors) with unmet_authentication_
-// requirements (OpenID Connect Core 1.0 errata, RFC 9470 §3), so a client
-// asking for a level it cannot get learns so at once instead of from the
-// ID token. A request naming the provider's level, alone or among others,
-// goes ahead and its ID token carries that acr.
-func checkACR(requested []string, offered string) error {
-	if len(requested) == 0 || slices.Contains(requested, offered) {
-		return nil
+// chooseACR picks the first of acr_values, in the client's order of
+// preference, that this provider offers (both factors, or both with the
+// second entered now), or "" when none was asked for. A request naming
+// none it offers gets unmet_authentication_requirements (OpenID Connect
+// Core 1.0 errata, RFC 9470 §3), so a client asking for a level it cannot
+// get learns so at once instead of from the ID token (D19).
+func chooseACR(requested, offered []string) (string, error) {
+	if len(requested) == 0 {
+		return "", nil
 	}
-	return &oidc.Error{ErrorType: "unmet_authentication_requirements",
-		Description: "none of the acr_values can be satisfied; this provider offers " + offered}
+	for _, v := range requested {
+		if slices.Contains(offered, v) {
+			return v, nil
+		}
+	}
+	return "", &oidc.Error{ErrorType: "unmet_authentication_requirements",
+		Description: "none of the acr_values can be satisfied; this provider offers " + strings.Join(offered, " ")}
+}
+
+// offeredACR lists the levels discovery announces: the default, then the
+// step-up one.
+func (p *Provider) offeredACR() []string {
+	var out []string
+	for _, v := range []string{p.cfg.ACR, p.cfg.StepUpACR} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // checkPKCE: S256 is required unless the confidential client was

@@ -31,19 +31,15 @@ var (
 // not check out; the log gets the detail.
 var errInvalid = errors.New("invalid or expired")
 
-func (s *adapter) wrapAuthRequest(ar *storage.AuthRequest) *authRequest {
-	return &authRequest{ar: ar, requireOTP: s.cfg.RequireOTP, acr: s.cfg.ACR}
-}
-
 // CreateAuthRequest is the library's path to store a request; asnidp's
 // Authorize stores its own (bound to the browser), so a request made here
 // has no browser binding and can never complete.
 func (s *adapter) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (oidcop.AuthRequest, error) {
-	ar, err := s.storeAuthRequest(ctx, req, userID, "")
+	ar, err := s.storeAuthRequest(ctx, req, "", userID, "")
 	if err != nil {
 		return nil, err
 	}
-	return s.wrapAuthRequest(ar), nil
+	return s.authRequest(ar), nil
 }
 
 func (s *adapter) AuthRequestByID(ctx context.Context, id string) (oidcop.AuthRequest, error) {
@@ -51,7 +47,7 @@ func (s *adapter) AuthRequestByID(ctx context.Context, id string) (oidcop.AuthRe
 	if err != nil {
 		return nil, fmt.Errorf("load auth request: %w", err)
 	}
-	return s.wrapAuthRequest(ar), nil
+	return s.authRequest(ar), nil
 }
 
 // AuthRequestByCode redeems the code: the library calls it once per token
@@ -71,7 +67,7 @@ func (s *adapter) AuthRequestByCode(ctx context.Context, code string) (oidcop.Au
 	case err != nil:
 		return nil, fmt.Errorf("redeem code: %w", err)
 	}
-	return s.wrapAuthRequest(ar), nil
+	return s.authRequest(ar), nil
 }
 
 func (s *adapter) SaveAuthCode(ctx context.Context, id, code string) error {

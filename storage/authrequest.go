@@ -29,6 +29,9 @@ type AuthRequest struct {
 	LoginHint string
 	// HintUserID is the subject of a valid id_token_hint.
 	HintUserID string
+	// ACR is the authentication context class the provider chose among
+	// the request's acr_values; empty means its default level.
+	ACR string
 
 	// UserID is set once the password (first factor) is verified.
 	UserID string

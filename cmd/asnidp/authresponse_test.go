@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asnidp/asnidp/internal/i18n"
 	"github.com/asnidp/asnidp/op"
@@ -292,5 +293,77 @@ func TestProtocol_D19_ACRValues(t *testing.T) {
 	tokens := f.redeem(t, "profil", f.code(t, b, params), protoRedirect, pk.verifier)
 	if got := jwtClaims(t, tokens.IDToken)["acr"]; got != f.cfg.Login.ACR {
 		t.Errorf("acr with acr_values naming it = %v, want %q", got, f.cfg.Login.ACR)
+	}
+}
+
+// TestProtocol_D20_StepUp: a client naming the step-up level inside a live
+// SSO session gets the code page, not a code: no silent completion (not
+// even with prompt=none), no callback before the code, no code from the
+// session's earlier second factor. After the code the ID token carries
+// the step-up acr and a new auth_time in the same session, whose other
+// service stays signed in. Naming the default level first keeps SSO
+// silent.
+func TestProtocol_D20_StepUp(t *testing.T) {
+	f := startProtoOP(t)
+	b := newBrowser(t)
+	stepUp, base := f.cfg.Login.StepUpACR, f.cfg.Login.ACR
+
+	pk := newPKCE()
+	first := f.redeem(t, "profil", f.code(t, b, authParams("profil", protoRedirect, pk)), protoRedirect, pk.verifier)
+	wantTokens(t, "first sign-in", first)
+	firstClaims := jwtClaims(t, first.IDToken)
+	f.clock.Advance(2 * time.Minute)
+
+	silent := b.get(authorizeURL(f.URL, authParams("other", protoRedirect, newPKCE(), "acr_values", stepUp, "prompt", "none")))
+	wantAuthorizeError(t, "step-up with prompt=none", silent, protoRedirect, "interaction_required")
+
+	// Naming the default level first: the session suffices, no page.
+	pk = newPKCE()
+	params := authParams("other", protoRedirect, pk, "acr_values", base+" "+stepUp)
+	p := b.follow(f.URL, authorizeURL(f.URL, params))
+	code, _ := codeFrom(t, p, protoRedirect)
+	if got := jwtClaims(t, f.redeem(t, "other", code, protoRedirect, pk.verifier).IDToken)["acr"]; got != base {
+		t.Errorf("acr with %q preferred = %v, want %q", base, got, base)
+	}
+
+	pk = newPKCE()
+	params = authParams("other", protoRedirect, pk, "acr_values", stepUp)
+	otp := b.follow(f.URL, authorizeURL(f.URL, params))
+	if otp.status != http.StatusOK || !strings.Contains(otp.body, `action="/login/otp"`) || strings.Contains(otp.body, `name="password"`) {
+		t.Fatalf("step-up in a session: want the code page without a password field, got %d at %s:\n%s", otp.status, otp.url, otp.body)
+	}
+	if !strings.Contains(otp.body, "sekali lagi") {
+		t.Errorf("step-up code page does not say why the code is asked again:\n%s", otp.body)
+	}
+	id := otp.url.Query().Get("id")
+	early := b.get(f.URL + "/authorize/callback?id=" + id)
+	if loc := early.location(); strings.HasPrefix(loc, protoRedirect) || !strings.Contains(loc, "/login/") {
+		t.Fatalf("callback before the step-up code: Location %q, want the login pages", loc)
+	}
+
+	done := f.secondFactor(b, otp, f.user)
+	code, _ = codeFrom(t, b.follow(f.URL, done.location()), protoRedirect)
+	stepped := f.redeem(t, "other", code, protoRedirect, pk.verifier)
+	wantTokens(t, "step-up", stepped)
+	claims := jwtClaims(t, stepped.IDToken)
+	if claims["acr"] != stepUp {
+		t.Errorf("step-up acr = %v, want %q", claims["acr"], stepUp)
+	}
+	if claims["sid"] != firstClaims["sid"] {
+		t.Errorf("step-up sid = %v, want the session's %v", claims["sid"], firstClaims["sid"])
+	}
+	if at, was := claims["auth_time"].(float64), firstClaims["auth_time"].(float64); at <= was {
+		t.Errorf("step-up auth_time = %v, want later than the session's %v", at, was)
+	}
+	if !f.active(t, first.AccessToken) {
+		t.Error("the first service's access token was revoked by the step-up")
+	}
+	wantTokens(t, "the first service's refresh after the step-up", f.refresh(t, "profil", first.RefreshToken))
+
+	// Without a session the step-up level is a full sign-in.
+	pk = newPKCE()
+	fresh := f.redeem(t, "profil", f.code(t, newBrowser(t), authParams("profil", protoRedirect, pk, "acr_values", stepUp)), protoRedirect, pk.verifier)
+	if got := jwtClaims(t, fresh.IDToken)["acr"]; got != stepUp {
+		t.Errorf("step-up acr without a session = %v, want %q", got, stepUp)
 	}
 }

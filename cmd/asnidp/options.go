@@ -40,6 +40,7 @@ func opOptions(cfg config.Config, a *app, jar cookie.Jar, browsers *session.Brow
 		Browsers:               browsers,
 		RequireOTP:             true,
 		ACR:                    cfg.Login.ACR,
+		StepUpACR:              cfg.Login.StepUpACR,
 		Audit:                  a.audit,
 		Cookies:                jar,
 		Now:                    a.now,
@@ -67,6 +68,7 @@ func loginOptions(cfg config.Config, jar cookie.Jar, proxies []netip.Prefix) log
 			IPWindow:   cfg.Password.IPFailWindow,
 		},
 		IssuerName: cfg.Login.IssuerName,
+		StepUpACR:  cfg.Login.StepUpACR,
 		Captcha: login.Captcha{
 			Length: cfg.Captcha.Length,
 			TTL:    cfg.Captcha.TTL,

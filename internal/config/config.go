@@ -110,6 +110,11 @@ type Login struct {
 	IssuerName string `koanf:"issuer_name"`
 	// ACR is the acr value ID tokens carry after both factors.
 	ACR string `koanf:"acr"`
+	// StepUpACR is the acr value a client asks for (in acr_values) when it
+	// needs the second factor entered in this very authorization, even
+	// inside a live SSO session: the provider then asks for the code
+	// again, not for the password.
+	StepUpACR string `koanf:"step_up_acr"`
 	// TOTPLockAfter consecutive wrong authenticator codes lock the
 	// authenticator until an operator or an email reset releases it.
 	TOTPLockAfter int `koanf:"totp_lock_after"`
@@ -274,6 +279,7 @@ func Default() Config {
 		Login: Login{
 			IssuerName:    "ASN Digital",
 			ACR:           "urn:asn:loa:mfa",
+			StepUpACR:     "urn:asn:loa:mfa-fresh",
 			TOTPLockAfter: 100,
 		},
 		MFA: MFA{SelfReset: true, SelfResetDelay: 24 * time.Hour},

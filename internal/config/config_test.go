@@ -125,3 +125,22 @@ func TestLoad_MissingFile(t *testing.T) {
 		t.Errorf("Load(missing) = %v, want an error naming the file", err)
 	}
 }
+
+// The step-up level must exist and differ from the default one: a client
+// asking for it would otherwise get the default silently.
+func TestLoad_StepUpACR(t *testing.T) {
+	base := "issuer: https://sso.example.go.id\nmaster_key: x\ndatabase:\n  dsn: /var/lib/asnidp.db\nlogin:\n  acr: urn:asn:loa:mfa\n"
+	for _, tc := range []struct{ name, value, want string }{
+		{"empty", `""`, "login.step_up_acr: must be set"},
+		{"same as acr", "urn:asn:loa:mfa", "login.step_up_acr: must differ from login.acr"},
+	} {
+		_, err := Load(writeConfig(t, base+"  step_up_acr: "+tc.value+"\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Load = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	c, err := Load(writeConfig(t, base), nil)
+	if err != nil || c.Login.StepUpACR != "urn:asn:loa:mfa-fresh" {
+		t.Errorf("default: Load = %v, step_up_acr %q; want urn:asn:loa:mfa-fresh", err, c.Login.StepUpACR)
+	}
+}

@@ -106,6 +106,11 @@ func (c *Config) Validate() []string {
 	if strings.TrimSpace(c.Login.ACR) == "" {
 		p.add("login.acr", "must be set")
 	}
+	if strings.TrimSpace(c.Login.StepUpACR) == "" {
+		p.add("login.step_up_acr", "must be set")
+	} else if c.Login.StepUpACR == c.Login.ACR {
+		p.add("login.step_up_acr", "must differ from login.acr (%q)", c.Login.ACR)
+	}
 
 	if d := c.MFA.SelfResetDelay; d < 0 || d > 30*24*time.Hour {
 		p.add("mfa.self_reset_delay", "must be between 0 (no wait) and 720h, got %s", d)

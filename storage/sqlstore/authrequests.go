@@ -26,6 +26,7 @@ type authRequestRow struct {
 	UILocales           string         `db:"ui_locales"`
 	LoginHint           string         `db:"login_hint"`
 	HintUserID          string         `db:"hint_user_id"`
+	ACR                 string         `db:"acr"`
 	UserID              string         `db:"user_id"`
 	PasswordAt          int64          `db:"password_at"`
 	OTPAt               int64          `db:"otp_at"`
@@ -44,7 +45,7 @@ type authRequestRow struct {
 
 const authRequestColumns = `id, browser_hash, client_id, redirect_uri, state, nonce, scopes,
 	response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
-	ui_locales, login_hint, hint_user_id, user_id, password_at, otp_at, recovery_at, auth_time, session_id,
+	ui_locales, login_hint, hint_user_id, acr, user_id, password_at, otp_at, recovery_at, auth_time, session_id,
 	enrol_secret, enrol_started_at, code_hash, code_expires_at, code_used_at, code_reused_at, created_at, expires_at`
 
 func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
@@ -66,6 +67,7 @@ func (r *authRequestRow) authRequest() (*storage.AuthRequest, error) {
 		UILocales:           l.parse(r.UILocales),
 		LoginHint:           r.LoginHint,
 		HintUserID:          r.HintUserID,
+		ACR:                 r.ACR,
 		UserID:              r.UserID,
 		PasswordAt:          fromMicros(r.PasswordAt),
 		OTPAt:               fromMicros(r.OTPAt),
@@ -90,11 +92,11 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) 
 	defer wrap(&err, "CreateAuthRequest")
 	codeHash := sql.NullString{String: ar.CodeHash, Valid: ar.CodeHash != ""}
 	_, err = exec(ctx, s.db, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ar.ID, ar.BrowserHash, ar.ClientID, ar.RedirectURI, ar.State, ar.Nonce,
 		jsonList(ar.Scopes), ar.ResponseType, ar.ResponseMode, ar.CodeChallenge,
 		ar.CodeChallengeMethod, jsonList(ar.Prompt), ar.MaxAge, jsonList(ar.UILocales),
-		ar.LoginHint, ar.HintUserID, ar.UserID, micros(ar.PasswordAt), micros(ar.OTPAt),
+		ar.LoginHint, ar.HintUserID, ar.ACR, ar.UserID, micros(ar.PasswordAt), micros(ar.OTPAt),
 		micros(ar.RecoveryAt), micros(ar.AuthTime), ar.SessionID, nilIfEmpty(ar.EnrolSecret), micros(ar.EnrolStartedAt), codeHash, micros(ar.CodeExpiresAt),
 		micros(ar.CodeUsedAt), micros(ar.CodeReusedAt), micros(ar.CreatedAt), micros(ar.ExpiresAt))
 	return err

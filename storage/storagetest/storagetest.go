@@ -310,6 +310,7 @@ func newAuthRequest(id, clientID string) *storage.AuthRequest {
 		UILocales:           []string{"id", "en"},
 		LoginHint:           "198609262015051001",
 		HintUserID:          "hint-" + id,
+		ACR:                 "urn:example:acr:" + id,
 		CreatedAt:           t0,
 		ExpiresAt:           t0.Add(30 * time.Minute),
 	}
