@@ -28,6 +28,9 @@ type authRequest struct {
 	ar         *storage.AuthRequest
 	requireOTP bool
 	acr        string
+	// codeHash is set on a request read for its code but not redeemed yet:
+	// the tokens are stored with the code's redemption (adapter.issue).
+	codeHash string
 }
 
 var _ oidcop.AuthRequest = (*authRequest)(nil)
@@ -112,6 +115,8 @@ func (a *authRequest) GetResponseMode() oidc.ResponseMode {
 type refreshRequest struct {
 	rt     *storage.RefreshToken
 	scopes []string
+	// user is the active account the token belongs to, loaded with it.
+	user *storage.User
 }
 
 var _ oidcop.RefreshTokenRequest = (*refreshRequest)(nil)
