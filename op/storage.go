@@ -143,6 +143,10 @@ func (s *adapter) issue(ctx context.Context, req oidcop.TokenRequest, iss *stora
 		return oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
 	case errors.Is(err, storage.ErrNotFound) && iss.RotateHash != "":
 		return oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
+	case errors.Is(err, storage.ErrNotFound):
+		// The client was removed (by another process, within the client
+		// cache's bound) after it authenticated.
+		return oidc.ErrInvalidClient().WithDescription("client is not registered")
 	}
 	return fmt.Errorf("store tokens: %w", err)
 }
