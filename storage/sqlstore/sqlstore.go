@@ -92,6 +92,9 @@ type Store struct {
 	// handler would put it to sleep for 1, 2, 5, 10 ... ms and leave the
 	// CPU idle. Other processes on the file still queue on busy_timeout.
 	writer chan struct{}
+	// issues waits for the write lock, to be written as one group
+	// (issuegroup.go).
+	issues issueQueue
 
 	// clients caches ClientByID.
 	clients *clientCache

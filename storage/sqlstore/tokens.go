@@ -233,42 +233,53 @@ func (s *Store) IssueTokens(ctx context.Context, iss *storage.Issue, now time.Ti
 	case iss.Refresh != nil && iss.RotateHash == "" && (iss.Refresh.TokenHash == "" || iss.Refresh.FamilyID == ""):
 		return errors.New("refresh token without hash or family")
 	}
+	if s.writer != nil {
+		return s.issueGrouped(ctx, iss, now)
+	}
 	var reused bool
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if iss.CodeHash != "" {
-			n, err := exec(ctx, tx, `UPDATE auth_requests SET code_used_at = ?
-				WHERE code_hash = ? AND code_used_at = 0 AND code_expires_at > ?`,
-				micros(now), iss.CodeHash, micros(now))
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return storage.ErrConflict
-			}
-		}
-		switch {
-		case iss.RotateHash != "":
-			var err error
-			if reused, err = rotate(ctx, tx, iss.RotateHash, iss.Refresh, now); err != nil || reused {
-				return err
-			}
-		case iss.Refresh != nil:
-			if err := insertRefreshToken(ctx, tx, iss.Refresh); err != nil {
-				return err
-			}
-		}
-		if err := insertAccessToken(ctx, tx, iss.Access); err != nil {
-			return err
-		}
-		if iss.Audit != nil {
-			return insertAudit(ctx, tx, []*storage.AuditEvent{iss.Audit})
-		}
-		return nil
+		var err error
+		reused, err = issueTx(ctx, tx, iss, now)
+		return err
 	})
 	if err == nil && reused {
 		err = storage.ErrConflict
 	}
 	return err
+}
+
+// issueTx writes iss in tx. reused reports a rotation of a token used
+// before: the family's revocation is written and must be committed, and
+// no token was.
+func issueTx(ctx context.Context, tx *sqlx.Tx, iss *storage.Issue, now time.Time) (reused bool, err error) {
+	if iss.CodeHash != "" {
+		n, err := exec(ctx, tx, `UPDATE auth_requests SET code_used_at = ?
+			WHERE code_hash = ? AND code_used_at = 0 AND code_expires_at > ?`,
+			micros(now), iss.CodeHash, micros(now))
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return false, storage.ErrConflict
+		}
+	}
+	switch {
+	case iss.RotateHash != "":
+		if reused, err = rotate(ctx, tx, iss.RotateHash, iss.Refresh, now); err != nil || reused {
+			return reused, err
+		}
+	case iss.Refresh != nil:
+		if err := insertRefreshToken(ctx, tx, iss.Refresh); err != nil {
+			return false, err
+		}
+	}
+	if err := insertAccessToken(ctx, tx, iss.Access); err != nil {
+		return false, err
+	}
+	if iss.Audit != nil {
+		return false, insertAudit(ctx, tx, []*storage.AuditEvent{iss.Audit})
+	}
+	return false, nil
 }
 
 func revokeFamily(ctx context.Context, e sqlx.ExtContext, familyID string, now time.Time) error {

@@ -222,3 +222,53 @@ func testIssueTokensPlain(t *testing.T, s storage.Store) {
 		t.Errorf("AccessTokenByID(cc2) = %v", err)
 	}
 }
+
+// Issues written at the same time (which SQLite writes in one transaction
+// with a savepoint each) stay separate: one that fails halfway, after its
+// code was marked used, leaves its code unused and nothing else behind,
+// and takes none of the others with it.
+func testIssueTokensTogether(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateClient(ctx, newClient("rp")))
+	must(t, s.CreateAccessToken(ctx, newAccessToken("taken", "rp")))
+	const n = 16
+	for i := range n {
+		ar := newAuthRequest(fmt.Sprintf("ar%d", i), "rp")
+		must(t, s.CreateAuthRequest(ctx, ar))
+		must(t, s.SaveAuthCode(ctx, ar.ID, fmt.Sprintf("code-%d", i), t0.Add(time.Minute)))
+	}
+	// Odd ones fail at the access token, after the code and the refresh
+	// token were written.
+	issue := func(i int) *storage.Issue {
+		id := fmt.Sprintf("at%d", i)
+		iss := codeIssue(id, true)
+		iss.CodeHash = fmt.Sprintf("code-%d", i)
+		if i%2 == 1 {
+			iss.Access.ID = "taken"
+		}
+		return iss
+	}
+	errs := race(n, func(i int) error { return s.IssueTokens(ctx, issue(i), t0) })
+	for i, err := range errs {
+		ok := i%2 == 0
+		if ok {
+			wantErr(t, fmt.Sprintf("IssueTokens %d", i), err, nil)
+		} else {
+			wantErr(t, fmt.Sprintf("IssueTokens %d (taken access token ID)", i), err, storage.ErrAlreadyExists)
+		}
+		if got := getAuthRequest(t, s, fmt.Sprintf("ar%d", i)); got.CodeUsedAt.IsZero() == ok {
+			t.Errorf("issue %d (err %v): code used at %v", i, err, got.CodeUsedAt)
+		}
+		_, rerr := s.RefreshTokenByHash(ctx, fmt.Sprintf("hash-rt-at%d", i))
+		if (rerr == nil) != ok {
+			t.Errorf("issue %d (err %v): refresh token stored = %v", i, err, rerr == nil)
+		}
+		if ok {
+			checkIssued(t, s, fmt.Sprintf("issue %d", i), fmt.Sprintf("at%d", i), true)
+		}
+	}
+	events, err := s.AuditEvents(ctx, storage.AuditFilter{Type: "token.issued"})
+	if err != nil || len(events) != n/2 {
+		t.Errorf("audit rows = %d (%v), want %d: one per stored issue", len(events), err, n/2)
+	}
+}

@@ -90,6 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Token/IssueTokens_Code_D7", testIssueTokensCode},
 		{"Token/IssueTokens_Atomic", testIssueTokensAtomic},
 		{"Token/IssueTokens_CodeRace_G3_I4", testIssueTokensCodeRace},
+		{"Token/IssueTokens_Together", testIssueTokensTogether},
 		{"Token/IssueTokens_Rotate_D9", testIssueTokensRotate},
 		{"Token/IssueTokens_RotateRace_D9_I4", testIssueTokensRotateRace},
 		{"Token/IssueTokens_Plain", testIssueTokensPlain},
