@@ -14,6 +14,11 @@ import (
 // Events carry identifiers only, never a code or a token.
 type Auditor interface {
 	Record(ctx context.Context, e storage.AuditEvent)
+	// Prepare stamps an event that the caller stores itself, in the
+	// transaction of the change it describes; Emit logs it after the
+	// commit.
+	Prepare(ctx context.Context, e *storage.AuditEvent)
+	Emit(ctx context.Context, e *storage.AuditEvent)
 }
 
 // record audits e; without an Auditor it does nothing.
@@ -23,9 +28,9 @@ func (p *Provider) record(ctx context.Context, e storage.AuditEvent) {
 	}
 }
 
-// recordIssued audits the tokens of one token request.
-func (p *Provider) recordIssued(ctx context.Context, req oidcop.TokenRequest, t *storage.AccessToken) {
-	e := storage.AuditEvent{Type: audit.TokenIssued, UserID: t.UserID, ClientID: t.ClientID}
+// issuedEvent is the audit event of the tokens of one token request.
+func (p *Provider) issuedEvent(req oidcop.TokenRequest, t *storage.AccessToken) *storage.AuditEvent {
+	e := &storage.AuditEvent{Type: audit.TokenIssued, UserID: t.UserID, ClientID: t.ClientID}
 	switch req.(type) {
 	case *authRequest:
 		e.Detail = "grant=authorization_code"
@@ -37,5 +42,5 @@ func (p *Provider) recordIssued(ctx context.Context, req oidcop.TokenRequest, t 
 	if t.SessionID != "" {
 		e.Detail += " sid=" + t.SessionID
 	}
-	p.record(ctx, e)
+	return e
 }

@@ -30,6 +30,9 @@ type authRequest struct {
 	// acr is the provider's default level; stepUpACR the level that needs
 	// the second factor entered in this request.
 	acr, stepUpACR string
+	// codeHash is set on a request read for its code but not redeemed yet:
+	// the tokens are stored with the code's redemption (adapter.issue).
+	codeHash string
 }
 
 // authRequest wraps ar with the provider's completion rules.
@@ -134,6 +137,8 @@ func (a *authRequest) GetResponseMode() oidc.ResponseMode {
 type refreshRequest struct {
 	rt     *storage.RefreshToken
 	scopes []string
+	// user is the active account the token belongs to, loaded with it.
+	user *storage.User
 }
 
 var _ oidcop.RefreshTokenRequest = (*refreshRequest)(nil)

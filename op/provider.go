@@ -139,12 +139,10 @@ type Storage interface {
 	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error)
 
 	// Tokens
-	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
+	IssueTokens(ctx context.Context, iss *storage.Issue, now time.Time) error
 	AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
-	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error
 	RefreshTokenByHash(ctx context.Context, tokenHash string) (*storage.RefreshToken, error)
-	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time) error
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
 

@@ -273,58 +273,75 @@ func checkPKCE(c *storage.Client, req *oidc.AuthRequest) error {
 
 // CodeExchange redeems a code. Unlike the library, a challenge sent at
 // /authorize always requires the verifier, whatever the client type (D5),
-// and the code is burnt by the first attempt, right or wrong (D6).
+// and the code is burnt by the first attempt, right or wrong (D6): a
+// refused exchange burns it alone, an accepted one in the transaction
+// that stores its tokens (adapter.issue).
 func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.AccessTokenRequest]) (*oidcop.Response, error) {
 	p := s.p
-	authReq, err := oidcop.AuthRequestByCode(ctx, p.op.Storage(), r.Data.Code)
+	authReq, err := p.redeemableCode(ctx, r.Data.Code)
 	if err != nil {
 		return nil, err
 	}
-	challenge := authReq.GetCodeChallenge()
-	verifier := r.Data.CodeVerifier
-	switch {
-	case challenge == nil && verifier != "":
-		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier sent but no code_challenge was")
-	case challenge == nil:
-		// Only a PKCE-optional confidential client gets here; its
-		// authorization request carried a nonce (checked at /authorize).
-	case !codeVerifier.MatchString(verifier):
-		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is missing or malformed")
-	case !oidc.VerifyCodeChallenge(challenge, verifier):
-		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier does not match")
-	}
-	if r.Client.GetID() != authReq.GetClientID() {
-		return nil, oidc.ErrInvalidGrant().WithDescription("code was issued to another client")
-	}
-	if r.Data.RedirectURI != authReq.GetRedirectURI() {
-		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+	if err := checkCodeExchange(authReq, r); err != nil {
+		if authReq.codeHash != "" {
+			// Burn it now; a lost race here is a reuse and revokes.
+			oidcop.AuthRequestByCode(ctx, p.op.Storage(), r.Data.Code)
+		}
+		return nil, err
 	}
 	resp, err := oidcop.CreateTokenResponse(ctx, authReq, r.Client, p.op, true, r.Data.Code, "")
 	if err != nil {
 		return nil, err
 	}
-	if err := p.revokeIfCodeReused(ctx, r.Data.Code, authReq.GetID()); err != nil {
-		return nil, err
-	}
 	return oidcop.NewResponse(resp), nil
 }
 
-// revokeIfCodeReused closes the race of two simultaneous redemptions: the
-// loser marks the code reused before it revokes the grant, and the winner
-// looks for that mark after storing its tokens, so whichever order they
-// run in, the winner's tokens end up revoked, as after a sequential reuse
-// (D7, G3). The winner's answer stands, as in the sequential case.
-func (p *Provider) revokeIfCodeReused(ctx context.Context, code, grantID string) error {
-	ar, err := p.store.AuthRequestByCode(ctx, p.hash.Hash(code))
+// redeemableCode reads the request of a code that can still be redeemed,
+// without burning it: the burn is written with the tokens. A code that
+// cannot (used, expired, unknown) goes through the library's path to
+// RedeemAuthCode, which marks a reuse and revokes the first redemption's
+// tokens (D7).
+func (p *Provider) redeemableCode(ctx context.Context, code string) (*authRequest, error) {
+	hash := p.hash.Hash(code)
+	ar, err := p.store.AuthRequestByCode(ctx, hash)
+	if err == nil && ar.CodeUsedAt.IsZero() && p.now().Before(ar.CodeExpiresAt) {
+		a := p.authRequest(ar)
+		a.codeHash = hash
+		return a, nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	got, err := oidcop.AuthRequestByCode(ctx, p.op.Storage(), code)
 	if err != nil {
-		return oidc.ErrServerError().WithParent(err)
+		return nil, err
 	}
-	if ar.CodeReusedAt.IsZero() {
-		return nil
+	// Redeemed just now after all (the two reads disagreed on the time):
+	// burnt already, so the tokens are stored without a redemption.
+	return got.(*authRequest), nil
+}
+
+// checkCodeExchange applies the verifier, client and redirect URI rules
+// to a code's request.
+func checkCodeExchange(authReq *authRequest, r *oidcop.ClientRequest[oidc.AccessTokenRequest]) error {
+	challenge := authReq.GetCodeChallenge()
+	verifier := r.Data.CodeVerifier
+	switch {
+	case challenge == nil && verifier != "":
+		return oidc.ErrInvalidGrant().WithDescription("code_verifier sent but no code_challenge was")
+	case challenge == nil:
+		// Only a PKCE-optional confidential client gets here; its
+		// authorization request carried a nonce (checked at /authorize).
+	case !codeVerifier.MatchString(verifier):
+		return oidc.ErrInvalidGrant().WithDescription("code_verifier is missing or malformed")
+	case !oidc.VerifyCodeChallenge(challenge, verifier):
+		return oidc.ErrInvalidGrant().WithDescription("code_verifier does not match")
 	}
-	p.log.WarnContext(ctx, "authorization code reused during its redemption; revoking its tokens", "auth_request", grantID)
-	if err := p.store.RevokeGrant(ctx, grantID, p.now()); err != nil {
-		return oidc.ErrServerError().WithParent(err)
+	if r.Client.GetID() != authReq.GetClientID() {
+		return oidc.ErrInvalidGrant().WithDescription("code was issued to another client")
+	}
+	if r.Data.RedirectURI != authReq.GetRedirectURI() {
+		return oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
 	}
 	return nil
 }

@@ -53,21 +53,33 @@ func (s *adapter) AuthRequestByID(ctx context.Context, id string) (oidcop.AuthRe
 // AuthRequestByCode redeems the code: the library calls it once per token
 // request, before it checks the client and the verifier, so the code is
 // burnt by any attempt (no online verifier guessing). A second redemption
-// revokes everything the first one issued.
+// revokes everything the first one issued. asnidp's own code exchange
+// (server.CodeExchange) calls it only for a code it will not redeem with
+// tokens: a refused exchange, or a code already used or expired.
 func (s *adapter) AuthRequestByCode(ctx context.Context, code string) (oidcop.AuthRequest, error) {
-	ar, err := s.store.RedeemAuthCode(ctx, s.hash.Hash(code), s.now())
+	ar, err := s.redeemCode(ctx, s.hash.Hash(code))
+	if err != nil {
+		return nil, err
+	}
+	return s.authRequest(ar), nil
+}
+
+// redeemCode burns a code alone (RedeemAuthCode), and on a second
+// redemption revokes the first one's tokens.
+func (p *Provider) redeemCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error) {
+	ar, err := p.store.RedeemAuthCode(ctx, codeHash, p.now())
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		s.log.WarnContext(ctx, "authorization code reused; revoking its tokens", "client_id", ar.ClientID, "auth_request", ar.ID)
-		s.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "authorization code redeemed again; its tokens revoked", UserID: ar.UserID, ClientID: ar.ClientID})
-		if rerr := s.store.RevokeGrant(ctx, ar.ID, s.now()); rerr != nil {
+		p.log.WarnContext(ctx, "authorization code reused; revoking its tokens", "client_id", ar.ClientID, "auth_request", ar.ID)
+		p.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "authorization code redeemed again; its tokens revoked", UserID: ar.UserID, ClientID: ar.ClientID})
+		if rerr := p.store.RevokeGrant(ctx, ar.ID, p.now()); rerr != nil {
 			return nil, fmt.Errorf("revoke reused grant: %w", rerr)
 		}
 		return nil, errInvalid
 	case err != nil:
 		return nil, fmt.Errorf("redeem code: %w", err)
 	}
-	return s.authRequest(ar), nil
+	return ar, nil
 }
 
 func (s *adapter) SaveAuthCode(ctx context.Context, id, code string) error {
@@ -87,11 +99,52 @@ func (s *adapter) CreateAccessToken(ctx context.Context, req oidcop.TokenRequest
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := s.store.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, fmt.Errorf("store access token: %w", err)
+	if err := s.issue(ctx, req, &storage.Issue{Access: t}); err != nil {
+		return "", time.Time{}, err
 	}
-	s.recordIssued(ctx, req, t)
 	return t.ID, t.ExpiresAt, nil
+}
+
+// issue stores one token response with its audit row in one transaction
+// (IssueTokens): for a code, its redemption too, so of concurrent
+// redemptions only one stores tokens, and the loser, which sees the code
+// used only once the winner's tokens are committed, revokes them (D7, G3).
+func (s *adapter) issue(ctx context.Context, req oidcop.TokenRequest, iss *storage.Issue) error {
+	e := s.issuedEvent(req, iss.Access)
+	if a := s.cfg.Audit; a != nil {
+		a.Prepare(ctx, e)
+		iss.Audit = e
+	}
+	if r, ok := req.(*authRequest); ok {
+		iss.CodeHash = r.codeHash
+	}
+	err := s.store.IssueTokens(ctx, iss, s.now())
+	switch {
+	case err == nil:
+		if a := s.cfg.Audit; a != nil {
+			a.Emit(ctx, e)
+		}
+		return nil
+	case errors.Is(err, storage.ErrConflict) && iss.CodeHash != "":
+		// Redeemed (or expired) since it was read: redeem it alone to mark
+		// a reuse and revoke what the other redemption issued.
+		if _, rerr := s.redeemCode(ctx, iss.CodeHash); rerr != nil && !errors.Is(rerr, errInvalid) {
+			return fmt.Errorf("redeem lost code: %w", rerr)
+		}
+		return oidc.ErrInvalidGrant().WithDescription("invalid code")
+	case errors.Is(err, storage.ErrConflict) && iss.RotateHash != "":
+		r := req.(*refreshRequest)
+		s.log.WarnContext(ctx, "refresh token reused; family revoked", "client_id", r.rt.ClientID, "family", r.rt.FamilyID)
+		s.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "refresh token used again; its family revoked", UserID: r.rt.UserID, ClientID: r.rt.ClientID})
+		return oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
+	case errors.Is(err, storage.ErrNotFound) && iss.RotateHash != "":
+		return oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
+	case errors.Is(err, storage.ErrNotFound):
+		// The client was removed (by another process, within the client
+		// cache's bound) after it authenticated.
+		return oidc.ErrInvalidClient().WithDescription("client is not registered")
+	}
+	return fmt.Errorf("store tokens: %w", err)
 }
 
 func (s *adapter) newAccessToken(req oidcop.TokenRequest) (*storage.AccessToken, error) {
@@ -142,32 +195,18 @@ func (s *adapter) CreateAccessAndRefreshTokens(ctx context.Context, req oidcop.T
 		CreatedAt: now,
 	}
 	at.RefreshTokenID = next.ID
-	switch r := req.(type) {
-	case *refreshRequest:
+	iss := &storage.Issue{Access: at, Refresh: next}
+	if r, ok := req.(*refreshRequest); ok {
 		// The family keeps its absolute expiry across rotations.
 		next.FamilyID, next.ExpiresAt = r.rt.FamilyID, r.rt.ExpiresAt
-		if err := s.store.RotateRefreshToken(ctx, s.hash.Hash(current), next, now); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				s.log.WarnContext(ctx, "refresh token reused; family revoked", "client_id", r.rt.ClientID, "family", r.rt.FamilyID)
-				s.record(ctx, storage.AuditEvent{Type: audit.TokenReuse, Outcome: audit.Failure, Reason: "refresh token used again; its family revoked", UserID: r.rt.UserID, ClientID: r.rt.ClientID})
-				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
-			}
-			if errors.Is(err, storage.ErrNotFound) {
-				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
-			}
-			return "", "", time.Time{}, fmt.Errorf("rotate refresh token: %w", err)
-		}
-	default:
+		iss.RotateHash = s.hash.Hash(current)
+	} else {
 		next.FamilyID = uuid.NewString()
 		next.ExpiresAt = now.Add(s.cfg.OfflineRefreshLifetime)
-		if err := s.store.CreateRefreshToken(ctx, next); err != nil {
-			return "", "", time.Time{}, fmt.Errorf("store refresh token: %w", err)
-		}
 	}
-	if err := s.store.CreateAccessToken(ctx, at); err != nil {
-		return "", "", time.Time{}, fmt.Errorf("store access token: %w", err)
+	if err := s.issue(ctx, req, iss); err != nil {
+		return "", "", time.Time{}, err
 	}
-	s.recordIssued(ctx, req, at)
 	return at.ID, token, at.ExpiresAt, nil
 }
 
@@ -191,10 +230,11 @@ func (s *adapter) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	if !rt.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) {
 		return nil, errInvalid
 	}
-	if _, err := s.activeUser(ctx, rt.UserID); err != nil {
+	u, err := s.activeUser(ctx, rt.UserID)
+	if err != nil {
 		return nil, err
 	}
-	return &refreshRequest{rt: rt, scopes: rt.Scopes}, nil
+	return &refreshRequest{rt: rt, scopes: rt.Scopes, user: u}, nil
 }
 
 // TerminateSession is the library's logout hook; asnidp's EndSession ends
@@ -351,10 +391,19 @@ func (s *adapter) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 }
 
 // SetUserinfoFromRequest fills the ID token's user claims and its sid.
+//
+// A refresh request carries the user it loaded moments before in this
+// request (TokenRequestByRefreshToken), so the ID token does not load it
+// again.
 func (s *adapter) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req oidcop.IDTokenRequest, scopes []string) error {
-	u, err := s.activeUser(ctx, req.GetSubject())
-	if err != nil {
-		return err
+	var u *storage.User
+	if r, ok := req.(*refreshRequest); ok && r.user != nil && r.user.ID == req.GetSubject() {
+		u = r.user
+	} else {
+		var err error
+		if u, err = s.activeUser(ctx, req.GetSubject()); err != nil {
+			return err
+		}
 	}
 	setUserClaims(ui, u, scopes)
 	var sid string

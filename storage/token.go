@@ -48,8 +48,37 @@ type RefreshToken struct {
 	RevokedAt time.Time
 }
 
+// Issue is everything one token response stores. IssueTokens writes it in
+// one transaction, so the redemption of the code or the rotation of the
+// refresh token it answers, the new tokens and their audit row are
+// committed together or not at all.
+type Issue struct {
+	// CodeHash, when set, is the authorization code this response redeems:
+	// it is marked used by one conditional UPDATE that only an unused,
+	// unexpired code passes. A code that does not pass is ErrConflict and
+	// nothing is written; RedeemAuthCode then tells a reuse (and marks it)
+	// from an expired or unknown code.
+	CodeHash string
+	// RotateHash, when set, is the refresh token this response rotates into
+	// Refresh, exactly as RotateRefreshToken does (Refresh.FamilyID is set
+	// to the old token's family): a used or revoked old token revokes its
+	// family, which is committed, and is ErrConflict; an expired or unknown
+	// one is ErrNotFound. In both cases no token is written.
+	RotateHash string
+	// Refresh is the new refresh token, if the response carries one.
+	Refresh *RefreshToken
+	// Access is the new access token; required.
+	Access *AccessToken
+	// Audit is the event recording the issue, if any.
+	Audit *AuditEvent
+}
+
 // TokenStore persists access and refresh token records.
 type TokenStore interface {
+	// IssueTokens stores iss in one transaction (see Issue). At most one of
+	// CodeHash and RotateHash may be set, and RotateHash needs Refresh.
+	IssueTokens(ctx context.Context, iss *Issue, now time.Time) error
+
 	CreateAccessToken(ctx context.Context, t *AccessToken) error
 	// AccessTokenByID returns the record, revoked or expired ones included
 	// (callers decide); ErrNotFound when unknown.

@@ -38,7 +38,7 @@ func migrateCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := connect(cmd.Context(), cfg.Database, newLogger(e.stderr, config.Log{Level: "warn", Format: cfg.Log.Format}))
+			store, err := connect(cmd.Context(), cfg.Database, newLogger(e.stderr, config.Log{Level: "warn", Format: cfg.Log.Format}), time.Now)
 			if err != nil {
 				return err
 			}

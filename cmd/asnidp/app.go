@@ -68,7 +68,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, now func(
 	if err != nil {
 		return nil, fmt.Errorf("master_key: %w", err)
 	}
-	store, err := connect(ctx, cfg.Database, log)
+	store, err := connect(ctx, cfg.Database, log, now)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func masterKey(cfg config.Config) ([]byte, error) {
 
 // connect opens the database, retrying with a growing pause until
 // connectTimeout: the database may start after us.
-func connect(ctx context.Context, db config.Database, log *slog.Logger) (*sqlstore.Store, error) {
+func connect(ctx context.Context, db config.Database, log *slog.Logger, now func() time.Time) (*sqlstore.Store, error) {
 	deadline := time.Now().Add(db.ConnectTimeout)
 	pause := 250 * time.Millisecond
 	for {
@@ -158,6 +158,10 @@ func connect(ctx context.Context, db config.Database, log *slog.Logger) (*sqlsto
 			MaxOpenConns:    db.MaxOpenConns,
 			MaxIdleConns:    db.MaxIdleConns,
 			ConnMaxLifetime: db.ConnMaxLifetime,
+			// The CLI changes clients in its own process; a serving
+			// process sees the change within this bound.
+			ClientCacheBound: db.ClientCache,
+			Now:              now,
 		})
 		cancel()
 		if err == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/cookie"
 	"github.com/asnidp/asnidp/storage"
+	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
 )
 
 // benchClients is how many requests per core are in flight at once, as
@@ -29,8 +30,9 @@ import (
 // database, another uses the CPU.
 const benchClients = 4
 
-// benchApp is the whole HTTP handler on a SQLite file, driven in-process
-// so the figures measure asnidp, not the loopback network.
+// benchApp is the whole HTTP handler on a SQLite file (or a PostgreSQL
+// schema), driven in-process so the figures measure asnidp, not the
+// loopback network.
 type benchApp struct {
 	*app
 	handler http.Handler
@@ -41,14 +43,27 @@ type benchApp struct {
 
 func newBenchApp(b *testing.B) *benchApp {
 	b.Helper()
+	return newBenchAppOn(b, "ASNIDP_DATABASE_DSN="+filepath.Join(b.TempDir(), "bench.db"))
+}
+
+// benchEngines runs a token benchmark on SQLite and on PostgreSQL (the
+// latter only with ASNIDP_TEST_POSTGRES_DSN set, as the tests).
+func benchEngines(b *testing.B, run func(b *testing.B, ba *benchApp)) {
+	b.Run("sqlite", func(b *testing.B) { run(b, newBenchApp(b)) })
+	b.Run("postgres", func(b *testing.B) {
+		run(b, newBenchAppOn(b, "ASNIDP_DATABASE_DRIVER=postgres", "ASNIDP_DATABASE_DSN="+sqlstoretest.NewPostgresSchema(b)))
+	})
+}
+
+func newBenchAppOn(b *testing.B, database ...string) *benchApp {
+	b.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
-	cfg, err := config.Load("", []string{
+	cfg, err := config.Load("", append([]string{
 		"ASNIDP_ISSUER=http://127.0.0.1:8080",
 		"ASNIDP_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
-		"ASNIDP_DATABASE_DSN=" + filepath.Join(b.TempDir(), "bench.db"),
 		"ASNIDP_LOG_LEVEL=error",
-	})
+	}, database...))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,44 +141,75 @@ func (ba *benchApp) doneAuthRequest(b *testing.B, p pkce, code, browserHash stri
 	return ar.ID
 }
 
-// BenchmarkTokenCodeExchange measures /oauth/token for authorization_code
-// on SQLite: redeem the code, check PKCE and the client, sign the ID token.
+// BenchmarkTokenCodeExchange measures /oauth/token for authorization_code:
+// read the code's request, check PKCE and the client, store the code's
+// redemption with the access token and its audit row, sign the ID token.
 func BenchmarkTokenCodeExchange(b *testing.B) {
-	ba := newBenchApp(b)
-	p := newPKCE()
-	codes := make([]string, b.N)
-	for i := range codes {
-		codes[i] = "code-" + rand.Text()
-		ba.doneAuthRequest(b, p, codes[i], "", true)
-	}
+	benchEngines(b, func(b *testing.B, ba *benchApp) {
+		p := newPKCE()
+		codes := make([]string, b.N)
+		for i := range codes {
+			codes[i] = "code-" + rand.Text()
+			ba.doneAuthRequest(b, p, codes[i], "", true)
+		}
+		ba.parallel(b, func(i int) (url.Values, bool) {
+			return url.Values{"grant_type": {"authorization_code"}, "code": {codes[i]},
+				"redirect_uri": {rpRedirect}, "code_verifier": {p.verifier}}, true
+		})
+	})
+}
+
+// BenchmarkTokenRefresh measures /oauth/token for refresh_token: load the
+// token and its user, rotate it with the new access token and the audit
+// row in one transaction, sign the ID token.
+func BenchmarkTokenRefresh(b *testing.B) {
+	benchEngines(b, func(b *testing.B, ba *benchApp) {
+		ctx := context.Background()
+		now := time.Now()
+		tokens := make([]string, b.N)
+		for i := range tokens {
+			tokens[i] = "rt_" + rand.Text()
+			rt := &storage.RefreshToken{ID: uuid.NewString(), TokenHash: ba.secrets.Hash(tokens[i]), FamilyID: uuid.NewString(),
+				GrantID: "ar_" + rand.Text(), ClientID: "bench", UserID: ba.user.ID, Scopes: []string{"openid", "profile", "offline_access"},
+				Audience: []string{"bench"}, SessionID: "s_bench", AuthTime: now, AMR: []string{"pwd", "otp"},
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			if err := ba.store.CreateRefreshToken(ctx, rt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ba.parallel(b, func(i int) (url.Values, bool) {
+			return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens[i]}}, true
+		})
+	})
+}
+
+// BenchmarkTokenClientCredentials measures service-to-service tokens:
+// authenticate the client, store the opaque token with its audit row.
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	benchEngines(b, func(b *testing.B, ba *benchApp) {
+		ba.parallel(b, func(int) (url.Values, bool) {
+			return url.Values{"grant_type": {"client_credentials"}}, true
+		})
+	})
+}
+
+// parallel posts b.N token requests, the i-th with form(i), from
+// benchClients goroutines per core, and reports requests per second.
+func (ba *benchApp) parallel(b *testing.B, form func(i int) (url.Values, bool)) {
 	var next atomic.Int64
 	b.SetParallelism(benchClients)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			code := codes[next.Add(1)-1]
-			rec := ba.post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
-				"redirect_uri": {rpRedirect}, "code_verifier": {p.verifier}}, true)
+			f, basic := form(int(next.Add(1) - 1))
+			rec := ba.post("/oauth/token", f, basic)
 			if rec.Code != http.StatusOK {
 				b.Fatalf("token = %d %s", rec.Code, rec.Body)
 			}
 		}
 	})
-}
-
-// BenchmarkTokenClientCredentials measures service-to-service tokens.
-func BenchmarkTokenClientCredentials(b *testing.B) {
-	ba := newBenchApp(b)
-	b.SetParallelism(benchClients)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			rec := ba.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, true)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("token = %d %s", rec.Code, rec.Body)
-			}
-		}
-	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
 // BenchmarkPasswordLogin measures the NIP + password step: throttling

@@ -49,6 +49,9 @@ type Database struct {
 	ConnectTimeout time.Duration `koanf:"connect_timeout"`
 	// PruneInterval is how often expired rows are deleted.
 	PruneInterval time.Duration `koanf:"prune_interval"`
+	// ClientCache bounds how long a client changed by another process (the
+	// CLI, another `asnidp serve`) may still be served from memory.
+	ClientCache time.Duration `koanf:"client_cache"`
 }
 
 // Tokens holds protocol lifetimes.
@@ -243,6 +246,7 @@ func Default() Config {
 			ConnMaxLifetime: time.Hour,
 			ConnectTimeout:  30 * time.Second,
 			PruneInterval:   5 * time.Minute,
+			ClientCache:     time.Second,
 		},
 		Tokens: Tokens{
 			AccessToken:         10 * time.Minute,

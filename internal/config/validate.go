@@ -47,6 +47,7 @@ func (c *Config) Validate() []string {
 	p.atLeast("database.max_idle_conns", d.MaxIdleConns, 0)
 	p.positive("database.connect_timeout", d.ConnectTimeout)
 	p.positive("database.prune_interval", d.PruneInterval)
+	p.positive("database.client_cache", d.ClientCache)
 
 	t := c.Tokens
 	p.between("tokens.access_token", t.AccessToken, time.Minute, 24*time.Hour)

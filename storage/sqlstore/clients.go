@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -60,9 +62,11 @@ func clientArgs(c *storage.Client) []any {
 // CreateClient inserts c; a taken ID is ErrAlreadyExists.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) (err error) {
 	defer wrap(&err, "CreateClient")
-	_, err = exec(ctx, s.db, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
-	return err
+	return s.changeClients(ctx, func(tx *sqlx.Tx) error {
+		_, err := exec(ctx, tx, `INSERT INTO clients (`+clientColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		return err
+	})
 }
 
 // UpsertClient inserts c or replaces every field of the client with its ID.
@@ -70,7 +74,8 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) (err error)
 // survive.
 func (s *Store) UpsertClient(ctx context.Context, c *storage.Client) (err error) {
 	defer wrap(&err, "UpsertClient")
-	_, err = exec(ctx, s.db, `INSERT INTO clients (`+clientColumns+`)
+	return s.changeClients(ctx, func(tx *sqlx.Tx) error {
+		_, err := exec(ctx, tx, `INSERT INTO clients (`+clientColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
 			is_public = excluded.is_public, redirect_uris = excluded.redirect_uris,
@@ -79,17 +84,36 @@ func (s *Store) UpsertClient(ctx context.Context, c *storage.Client) (err error)
 			backchannel_logout_uri = excluded.backchannel_logout_uri,
 			jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, require_par = excluded.require_par,
 			is_static = excluded.is_static, created_at = excluded.created_at`, clientArgs(c)...)
-	return err
+		return err
+	})
 }
 
-// ClientByID returns ErrNotFound for an unknown ID.
+// ClientByID returns ErrNotFound for an unknown ID. It answers from the
+// client cache: a change made through another Store is seen within the
+// cache's bound, one made through this Store at once (see clientCache).
 func (s *Store) ClientByID(ctx context.Context, id string) (_ *storage.Client, err error) {
 	defer wrap(&err, "ClientByID")
+	if c := s.clients.fresh(id); c != nil {
+		return cloneClient(c), nil
+	}
+	checked, epoch := s.clients.begin()
+	gen, err := clientGeneration(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	if c := s.clients.confirm(epoch, gen, checked, id); c != nil {
+		return cloneClient(c), nil
+	}
 	var r clientRow
 	if err := get(ctx, s.db, &r, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id); err != nil {
 		return nil, err
 	}
-	return r.client()
+	c, err := r.client()
+	if err != nil {
+		return nil, err
+	}
+	s.clients.put(epoch, gen, c)
+	return cloneClient(c), nil
 }
 
 // Clients lists every client ordered by ID, byte-wise on both engines.
@@ -117,12 +141,14 @@ func (s *Store) Clients(ctx context.Context) (_ []*storage.Client, err error) {
 // ErrNotFound when absent.
 func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
 	defer wrap(&err, "DeleteClient")
-	n, err := exec(ctx, s.db, `DELETE FROM clients WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return storage.ErrNotFound
-	}
-	return nil
+	return s.changeClients(ctx, func(tx *sqlx.Tx) error {
+		n, err := exec(ctx, tx, `DELETE FROM clients WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return storage.ErrNotFound
+		}
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/storage/sqlstore/internal/pgtest"
@@ -55,6 +56,27 @@ func newPostgresStore(t *testing.T) *Store {
 func TestPostgres_Store(t *testing.T) {
 	pgtest.PostgresDSN(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newPostgresStore(t) })
+}
+
+// Two stores on one schema, as two `asnidp serve` processes have them.
+func TestPostgres_Shared(t *testing.T) {
+	pgtest.PostgresDSN(t)
+	storagetest.RunShared(t, func(t *testing.T, now func() time.Time) (storage.Store, storage.Store, time.Duration) {
+		dsn := pgtest.NewPostgresSchema(t)
+		const bound = 2 * time.Second
+		open := func() *Store {
+			s, err := Open(t.Context(), Options{Driver: DriverPostgres, DSN: dsn, MaxOpenConns: 4, ClientCacheBound: bound, Now: now})
+			if err != nil {
+				t.Fatalf("Open(postgres) = %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatalf("Migrate() = %v", err)
+			}
+			return s
+		}
+		return open(), open(), bound
+	})
 }
 
 func TestPostgres_MigrateTwice(t *testing.T) {

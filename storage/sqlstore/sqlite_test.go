@@ -44,6 +44,25 @@ func TestSQLite_Store(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newSQLiteStore(t) })
 }
 
+// Two stores on one file, as two processes on one host have them.
+func TestSQLite_Shared(t *testing.T) {
+	storagetest.RunShared(t, func(t *testing.T, now func() time.Time) (storage.Store, storage.Store, time.Duration) {
+		path := filepath.Join(t.TempDir(), "asnidp.db")
+		open := func() *Store {
+			s, err := Open(t.Context(), Options{Driver: DriverSQLite, DSN: path, Now: now})
+			if err != nil {
+				t.Fatalf("Open(sqlite, %q) = %v", path, err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatalf("Migrate() = %v", err)
+			}
+			return s
+		}
+		return open(), open(), DefaultClientCacheBound
+	})
+}
+
 // migrationVersions are the version numbers of the embedded migration
 // files, in order (numbers may skip one taken by work not merged yet).
 func migrationVersions(t testing.TB) []int {

@@ -69,6 +69,12 @@ type Options struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	// ClientCacheBound is how long a client changed by another process may
+	// still be answered from this Store's memory (DefaultClientCacheBound
+	// when zero; see clientCache).
+	ClientCacheBound time.Duration
+	// Now is the clock of the client cache; nil is time.Now.
+	Now func() time.Time
 }
 
 // Store is a storage.Store on one SQL database. It is safe for concurrent
@@ -80,6 +86,19 @@ type Store struct {
 	// migrateMu keeps two Migrate calls of one Store from interleaving.
 	migrateMu sync.Mutex
 
+	// writer, on SQLite, is held by each transaction of this Store from
+	// begin to end. SQLite has one writer at a time anyway; queueing here
+	// hands the lock straight to the next transaction, where SQLite's busy
+	// handler would put it to sleep for 1, 2, 5, 10 ... ms and leave the
+	// CPU idle. Other processes on the file still queue on busy_timeout.
+	writer chan struct{}
+	// issues waits for the write lock, to be written as one group
+	// (issuegroup.go).
+	issues issueQueue
+
+	// clients caches ClientByID.
+	clients *clientCache
+
 	// logoutQueued is called after a commit that queued back-channel
 	// logout notices (see OnLogoutQueued).
 	logoutQueued atomic.Pointer[func()]
@@ -90,6 +109,11 @@ var _ storage.Store = (*Store)(nil)
 // sqliteBusyTimeout is how long a SQLite connection waits for the write
 // lock before giving up: long enough that bursts queue instead of failing.
 const sqliteBusyTimeout = 10 * time.Second
+
+// sqliteStmtCache is how many prepared statements each SQLite connection
+// keeps, least recently used out: more than the queries of any one path.
+// (pgx caches prepared statements per connection by default.)
+const sqliteStmtCache = 128
 
 // Open connects to the database and checks that it answers. It does not
 // migrate: call Migrate before first use.
@@ -127,7 +151,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", opts.Driver, err)
 	}
-	return &Store{db: db, driver: opts.Driver}, nil
+	if opts.ClientCacheBound <= 0 {
+		opts.ClientCacheBound = DefaultClientCacheBound
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{db: db, driver: opts.Driver, clients: newClientCache(opts.ClientCacheBound, opts.Now)}
+	if opts.Driver == DriverSQLite {
+		s.writer = make(chan struct{}, 1)
+	}
+	return s, nil
 }
 
 // sqliteDSN turns a file path into a go-sqlite3 DSN with the settings every
@@ -135,7 +169,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // foreign keys, and BEGIN IMMEDIATE for every transaction so a transaction
 // takes the write lock up front (a deferred one that later upgrades fails
 // with SQLITE_BUSY at once, whatever the timeout). synchronous=NORMAL is
-// safe against process crashes in WAL mode.
+// safe against process crashes in WAL mode. Each connection keeps its
+// prepared statements (sqliteStmtCache of them): preparing the token
+// path's statements anew on every call was a tenth of its CPU.
 func sqliteDSN(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("empty file path")
@@ -152,6 +188,7 @@ func sqliteDSN(path string) (string, error) {
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
 	q.Set("_synchronous", "NORMAL")
+	q.Set("_stmt_cache_size", fmt.Sprint(sqliteStmtCache))
 	return path + "?" + q.Encode(), nil
 }
 
@@ -169,8 +206,18 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// inTx runs fn in a transaction and commits when fn returns nil.
+// inTx runs fn in a transaction and commits when fn returns nil. fn uses
+// tx only: a call on s.db inside it could wait for the transaction's own
+// write lock.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if s.writer != nil {
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the write lock: %w", ctx.Err())
+		}
+	}
 	var opts *sql.TxOptions
 	if s.driver == DriverPostgres {
 		// Pinned so that a server default of SERIALIZABLE cannot turn the

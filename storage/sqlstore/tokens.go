@@ -97,7 +97,11 @@ func (r *refreshTokenRow) refreshToken() (*storage.RefreshToken, error) {
 // client ErrNotFound.
 func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) (err error) {
 	defer wrap(&err, "CreateAccessToken")
-	_, err = exec(ctx, s.db, `INSERT INTO access_tokens (`+accessTokenColumns+`)
+	return insertAccessToken(ctx, s.db, t)
+}
+
+func insertAccessToken(ctx context.Context, e sqlx.ExtContext, t *storage.AccessToken) error {
+	_, err := exec(ctx, e, `INSERT INTO access_tokens (`+accessTokenColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.ClientID, t.UserID, jsonList(t.Scopes), jsonList(t.Audience), t.GrantID,
 		t.RefreshTokenID, t.SessionID, micros(t.AuthTime), jsonList(t.AMR),
@@ -161,12 +165,7 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, tokenHash string) (_ *st
 }
 
 // RotateRefreshToken marks the old token used and inserts next in one
-// transaction. next.FamilyID is set to the old token's family. The mark is
-// a conditional UPDATE, so of concurrent rotations one changes the row; on
-// PostgreSQL the others wait for its commit, find the token used, and
-// revoke the family including the winner's new token: a token presented
-// twice is treated as stolen. That revocation is committed before
-// ErrConflict is returned.
+// transaction (see rotate).
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, now time.Time) (err error) {
 	defer wrap(&err, "RotateRefreshToken")
 	if oldHash == "" || next.TokenHash == "" {
@@ -174,36 +173,113 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 	}
 	var reused bool
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var family string
-		err := queryRow(ctx, tx, `UPDATE refresh_tokens SET used_at = ?
-			WHERE token_hash = ? AND used_at = 0 AND revoked_at = 0 AND expires_at > ?
-			RETURNING family_id`, micros(now), oldHash, micros(now)).Scan(&family)
-		if err == nil {
-			next.FamilyID = family
-			return insertRefreshToken(ctx, tx, next)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		var old struct {
-			FamilyID  string `db:"family_id"`
-			UsedAt    int64  `db:"used_at"`
-			RevokedAt int64  `db:"revoked_at"`
-		}
-		if err := get(ctx, tx, &old, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
-			WHERE token_hash = ?`, oldHash); err != nil {
-			return err
-		}
-		if old.UsedAt == 0 && old.RevokedAt == 0 {
-			return storage.ErrNotFound // expired
-		}
-		reused = true
-		return revokeFamily(ctx, tx, old.FamilyID, now)
+		var err error
+		reused, err = rotate(ctx, tx, oldHash, next, now)
+		return err
 	})
 	if err == nil && reused {
 		err = storage.ErrConflict
 	}
 	return err
+}
+
+// rotate marks the old token used and inserts next, in tx. next.FamilyID
+// is set to the old token's family. The mark is a conditional UPDATE, so
+// of concurrent rotations one changes the row; on PostgreSQL the others
+// wait for its commit, find the token used, and revoke the family
+// including the winner's new token: a token presented twice is treated as
+// stolen. That revocation is written in tx and reported as reused, so the
+// caller commits it before answering ErrConflict. An expired or unknown
+// old token is ErrNotFound.
+func rotate(ctx context.Context, tx *sqlx.Tx, oldHash string, next *storage.RefreshToken, now time.Time) (reused bool, err error) {
+	var family string
+	err = queryRow(ctx, tx, `UPDATE refresh_tokens SET used_at = ?
+		WHERE token_hash = ? AND used_at = 0 AND revoked_at = 0 AND expires_at > ?
+		RETURNING family_id`, micros(now), oldHash, micros(now)).Scan(&family)
+	if err == nil {
+		next.FamilyID = family
+		return false, insertRefreshToken(ctx, tx, next)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	var old struct {
+		FamilyID  string `db:"family_id"`
+		UsedAt    int64  `db:"used_at"`
+		RevokedAt int64  `db:"revoked_at"`
+	}
+	if err := get(ctx, tx, &old, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
+		WHERE token_hash = ?`, oldHash); err != nil {
+		return false, err
+	}
+	if old.UsedAt == 0 && old.RevokedAt == 0 {
+		return false, storage.ErrNotFound // expired
+	}
+	return true, revokeFamily(ctx, tx, old.FamilyID, now)
+}
+
+// IssueTokens writes one token response in one transaction: the code's
+// redemption or the refresh token's rotation, the new tokens and the audit
+// row (see storage.Issue).
+func (s *Store) IssueTokens(ctx context.Context, iss *storage.Issue, now time.Time) (err error) {
+	defer wrap(&err, "IssueTokens")
+	switch {
+	case iss.Access == nil:
+		return errors.New("issue without an access token")
+	case iss.CodeHash != "" && iss.RotateHash != "":
+		return errors.New("issue redeems a code and rotates a refresh token at once")
+	case iss.RotateHash != "" && (iss.Refresh == nil || iss.Refresh.TokenHash == ""):
+		return errors.New("rotation without a new refresh token")
+	case iss.Refresh != nil && iss.RotateHash == "" && (iss.Refresh.TokenHash == "" || iss.Refresh.FamilyID == ""):
+		return errors.New("refresh token without hash or family")
+	}
+	if s.writer != nil {
+		return s.issueGrouped(ctx, iss, now)
+	}
+	var reused bool
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		reused, err = issueTx(ctx, tx, iss, now)
+		return err
+	})
+	if err == nil && reused {
+		err = storage.ErrConflict
+	}
+	return err
+}
+
+// issueTx writes iss in tx. reused reports a rotation of a token used
+// before: the family's revocation is written and must be committed, and
+// no token was.
+func issueTx(ctx context.Context, tx *sqlx.Tx, iss *storage.Issue, now time.Time) (reused bool, err error) {
+	if iss.CodeHash != "" {
+		n, err := exec(ctx, tx, `UPDATE auth_requests SET code_used_at = ?
+			WHERE code_hash = ? AND code_used_at = 0 AND code_expires_at > ?`,
+			micros(now), iss.CodeHash, micros(now))
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return false, storage.ErrConflict
+		}
+	}
+	switch {
+	case iss.RotateHash != "":
+		if reused, err = rotate(ctx, tx, iss.RotateHash, iss.Refresh, now); err != nil || reused {
+			return reused, err
+		}
+	case iss.Refresh != nil:
+		if err := insertRefreshToken(ctx, tx, iss.Refresh); err != nil {
+			return false, err
+		}
+	}
+	if err := insertAccessToken(ctx, tx, iss.Access); err != nil {
+		return false, err
+	}
+	if iss.Audit != nil {
+		return false, insertAudit(ctx, tx, []*storage.AuditEvent{iss.Audit})
+	}
+	return false, nil
 }
 
 func revokeFamily(ctx context.Context, e sqlx.ExtContext, familyID string, now time.Time) error {

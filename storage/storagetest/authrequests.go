@@ -247,13 +247,22 @@ func testSaveAuthCode(t *testing.T, s storage.Store) {
 // D7: a code is redeemed once; a second redemption is refused but hands
 // back the request so its tokens can be revoked; an expired code is
 // refused.
-func testRedeemAuthCode(t *testing.T, s storage.Store) {
+// withTwoCodes makes client "rp" with requests ar1 and ar2 holding codes
+// code-1 and code-2, both expiring at the returned time (t0 + 60 s).
+func withTwoCodes(t *testing.T, s storage.Store) time.Time {
+	t.Helper()
 	ctx := t.Context()
 	withRequest(t, s)
 	must(t, s.CreateAuthRequest(ctx, newAuthRequest("ar2", "rp")))
 	exp := t0.Add(60 * time.Second)
 	must(t, s.SaveAuthCode(ctx, "ar1", "code-1", exp))
 	must(t, s.SaveAuthCode(ctx, "ar2", "code-2", exp))
+	return exp
+}
+
+func testRedeemAuthCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	exp := withTwoCodes(t, s)
 
 	redeemAt := t0.Add(10 * time.Second)
 	steps := []struct {

@@ -16,11 +16,11 @@ const PostgresEnv = pgtest.PostgresEnv
 
 // PostgresDSN returns the test server's DSN or skips the test, or fails
 // it when ASNIDP_TEST_REQUIRE_POSTGRES is set (CI).
-func PostgresDSN(t *testing.T) string { return pgtest.PostgresDSN(t) }
+func PostgresDSN(t testing.TB) string { return pgtest.PostgresDSN(t) }
 
 // NewPostgresSchema creates an empty schema with a random name, dropped
 // when the test ends, and returns a DSN whose connections work in it.
-func NewPostgresSchema(t *testing.T) string { return pgtest.NewPostgresSchema(t) }
+func NewPostgresSchema(t testing.TB) string { return pgtest.NewPostgresSchema(t) }
 
 // New returns a migrated SQLite store on a fresh file, closed when the
 // test ends.

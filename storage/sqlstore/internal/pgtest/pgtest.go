@@ -21,7 +21,7 @@ const PostgresEnv = "ASNIDP_TEST_POSTGRES_DSN"
 
 // PostgresDSN returns the test server's DSN or skips the test, or fails
 // it when ASNIDP_TEST_REQUIRE_POSTGRES is set (CI).
-func PostgresDSN(t *testing.T) string {
+func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" && os.Getenv("ASNIDP_TEST_REQUIRE_POSTGRES") != "" {
@@ -36,7 +36,7 @@ func PostgresDSN(t *testing.T) string {
 
 // NewPostgresSchema creates an empty schema with a random name, dropped
 // when the test ends, and returns a DSN whose connections work in it.
-func NewPostgresSchema(t *testing.T) string {
+func NewPostgresSchema(t testing.TB) string {
 	t.Helper()
 	base := PostgresDSN(t)
 	b := make([]byte, 8)
@@ -68,7 +68,7 @@ func NewPostgresSchema(t *testing.T) string {
 
 // withSearchPath adds search_path to a URL or key=value DSN; pgx sends it
 // as a run-time parameter when each connection starts.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return dsn + " search_path=" + schema
