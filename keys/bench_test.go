@@ -2,6 +2,8 @@ package keys
 
 import (
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // BenchmarkSign is the signing cost of one token: picking the key and an
@@ -11,7 +13,7 @@ import (
 func BenchmarkSign(b *testing.B) {
 	c := newClock()
 	m := newManager(b, newStore(b), newSealer(b, newMasterKey(b)), testOptions(b, c))
-	k, err := m.Signer(b.Context())
+	k, err := m.Signer(b.Context(), jose.RS256)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func BenchmarkSigner(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := m.Signer(b.Context()); err != nil {
+			if _, err := m.Signer(b.Context(), jose.RS256); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -291,7 +291,7 @@ func (s *adapter) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 }
 
 func (s *adapter) SigningKey(ctx context.Context) (oidcop.SigningKey, error) {
-	k, err := s.keys.Signer(ctx)
+	k, err := s.keys.Signer(ctx, ctxAlg(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("load signing key: %w", err)
 	}
@@ -299,7 +299,7 @@ func (s *adapter) SigningKey(ctx context.Context) (oidcop.SigningKey, error) {
 }
 
 func (s *adapter) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	return TokenAlgorithms, nil
 }
 
 func (s *adapter) KeySet(ctx context.Context) ([]oidcop.Key, error) {

@@ -227,6 +227,12 @@ type Client struct {
 	JWKSURI  string `koanf:"jwks_uri"`
 	// RequirePAR makes the client push its authorization requests.
 	RequirePAR bool `koanf:"require_par"`
+	// IDTokenAlg is id_token_signed_response_alg: RS256 (default) or
+	// ES256, for ID tokens, JWT access tokens and logout tokens.
+	IDTokenAlg string `koanf:"id_token_signed_response_alg"`
+	// AccessToken is the access token format: opaque (default) or jwt
+	// (RFC 9068).
+	AccessToken string `koanf:"access_token"`
 }
 
 // DevMasterKey is the master key of the checked-in development config.

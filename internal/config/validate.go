@@ -203,6 +203,12 @@ func (c *Config) Validate() []string {
 		if !slices.Contains([]string{"", "required", "optional"}, cl.PKCE) {
 			p.add(key+".pkce", "must be required or optional, got %q", cl.PKCE)
 		}
+		if !slices.Contains([]string{"", "RS256", "ES256"}, cl.IDTokenAlg) {
+			p.add(key+".id_token_signed_response_alg", "must be RS256 or ES256, got %q", cl.IDTokenAlg)
+		}
+		if !slices.Contains([]string{"", "opaque", "jwt"}, cl.AccessToken) {
+			p.add(key+".access_token", "must be opaque or jwt, got %q", cl.AccessToken)
+		}
 		if cl.Public && cl.PKCE == "optional" {
 			p.add(key+".pkce", "a public client must use PKCE")
 		}

@@ -113,6 +113,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 
 		{"Key/AddListDelete", testSigningKeys},
 		{"Key/AddSigningKey_Race_I5", testAddSigningKeyRace},
+		{"Key/AddSigningKey_PerAlgorithm", testAddSigningKeyPerAlgorithm},
 
 		{"Counter/IncrementAndRead", testCounter},
 		{"Counter/Increment_Race_I2", testCounterRace},
