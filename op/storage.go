@@ -469,8 +469,11 @@ func (s *adapter) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 
 func (s *adapter) liveAccessToken(ctx context.Context, id, subject string) (*storage.AccessToken, error) {
 	at, err := s.store.AccessTokenByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errInvalid
+	}
 	if err != nil {
-		return nil, fmt.Errorf("load access token: %w", err)
+		return nil, oidc.ErrServerError().WithParent(fmt.Errorf("load access token: %w", err))
 	}
 	if at.UserID != subject || !at.RevokedAt.IsZero() || !s.now().Before(at.ExpiresAt) {
 		return nil, errInvalid

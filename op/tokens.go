@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -138,6 +139,10 @@ func needsRefreshToken(req oidcop.TokenRequest, c *client) bool {
 func (p *Provider) accessTokenJWT(ctx context.Context, req oidcop.TokenRequest, c *client, id string, exp time.Time) (string, error) {
 	claims := oidc.NewAccessTokenClaims(oidcop.IssuerFromContext(ctx), req.GetSubject(), req.GetAudience(), exp, id, c.GetID(), 0)
 	claims.Scopes = req.GetScopes()
+	// The library stamps iat with the wall clock; the OP's clock dates
+	// everything else (exp, auth_time).
+	claims.IssuedAt = oidc.FromTime(p.now())
+	claims.NotBefore = claims.IssuedAt
 	if r, ok := req.(oidcop.IDTokenRequest); ok {
 		claims.AuthTime = oidc.FromTime(r.GetAuthTime())
 		claims.AuthenticationMethodsReferences = r.GetAMR()
@@ -211,6 +216,23 @@ func (s *server) ClientCredentialsExchange(ctx context.Context, r *oidcop.Client
 		return nil, err
 	}
 	return oidcop.NewResponse(resp), nil
+}
+
+// UserInfo answers 401 for every token that is not live (revoked, ended
+// by logout, of a disabled account, or not naming a stored token at all),
+// as RFC 6750 §3.1 has it for invalid_token; the library answers 403 for
+// the ones whose signature or encryption checks out. A failing store stays
+// a server error.
+func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRequest]) (*oidcop.Response, error) {
+	resp, err := s.LegacyServer.UserInfo(ctx, r)
+	if err == nil {
+		return resp, nil
+	}
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+		return nil, err
+	}
+	return nil, oidcop.NewStatusError(oidc.ErrAccessDenied().WithDescription("access token invalid").WithParent(err), http.StatusUnauthorized)
 }
 
 // ourClient is the client VerifyClient returned.
