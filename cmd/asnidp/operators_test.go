@@ -5,7 +5,18 @@ import (
 	"testing"
 
 	"github.com/asnidp/asnidp/internal/audit"
+	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
 )
+
+// onEngines runs test against a server on SQLite and one on PostgreSQL
+// (skipped without ASNIDP_TEST_POSTGRES_DSN), each with env added.
+func onEngines(t *testing.T, test func(t *testing.T, o *testOP), env ...string) {
+	t.Run("sqlite", func(t *testing.T) { test(t, startOP(t, env...)) })
+	t.Run("postgres", func(t *testing.T) {
+		test(t, startOP(t, append([]string{"ASNIDP_DATABASE_DRIVER=postgres",
+			"ASNIDP_DATABASE_DSN=" + sqlstoretest.NewPostgresSchema(t)}, env...)...))
+	})
+}
 
 const (
 	agencyBandung = "Pemerintah Kota Bandung" // the agency of addUser
@@ -29,7 +40,10 @@ func operatorRows(t *testing.T, o *testOP) []auditRow {
 }
 
 func TestOperator_GrantRevokeList(t *testing.T) {
-	o := startOP(t, "USER=budi.operator")
+	onEngines(t, testOperatorGrantRevokeList, "USER=budi.operator")
+}
+
+func testOperatorGrantRevokeList(t *testing.T, o *testOP) {
 	national := o.addUserOf(agencyBKN)
 	agency := o.addUser(false).NIP
 
@@ -86,7 +100,10 @@ func TestOperator_GrantRevokeList(t *testing.T) {
 // what is wrong, exits non-zero, and writes neither a role nor an audit
 // row.
 func TestOperator_J6_BadInputChangesNothing(t *testing.T) {
-	o := startOP(t)
+	onEngines(t, testOperatorBadInput)
+}
+
+func testOperatorBadInput(t *testing.T, o *testOP) {
 	known := o.addUser(false).NIP
 	unknown := newNIP()
 	tests := []struct {
