@@ -64,11 +64,22 @@ var (
 
 // User finds the account of a NIP in any of its spellings.
 func (a *Admin) User(ctx context.Context, rawNIP string) (*storage.User, error) {
+	return Lookup(ctx, a.Store, rawNIP)
+}
+
+// UserFinder finds accounts by canonical NIP.
+type UserFinder interface {
+	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
+}
+
+// Lookup finds the account of a NIP in any of its spellings: a malformed
+// NIP says what is wrong with it, an unknown one is ErrNoUser.
+func Lookup(ctx context.Context, s UserFinder, rawNIP string) (*storage.User, error) {
 	canonical, err := nip.Normalize(rawNIP)
 	if err != nil {
 		return nil, fmt.Errorf("NIP: %w", err)
 	}
-	u, err := a.Store.UserByNIP(ctx, canonical)
+	u, err := s.UserByNIP(ctx, canonical)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNoUser, canonical)
 	}

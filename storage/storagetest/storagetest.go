@@ -130,6 +130,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 
 		{"Audit/AppendAndQuery", testAuditAppendAndQuery},
 
+		{"Operator/Grant", testGrantOperator},
+		{"Operator/GrantRefused_J6", testGrantOperatorRefused},
+		{"Operator/Revoke", testRevokeOperator},
+		{"Confirmation/UseConfirmation_Race_J5", testUseConfirmation},
+
 		{"Reset/CreateAndGet", testResetCreateAndGet},
 		{"Reset/IssueResetCode_Limits_B7", testIssueResetCodeLimits},
 		{"Reset/IssueResetCode_Race_B7_I4", testIssueResetCodeRace},
