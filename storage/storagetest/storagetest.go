@@ -266,6 +266,7 @@ func newUser(id, nip string) *storage.User {
 		PasswordLocked:  false,
 		TOTPLocked:      false,
 		LastLoginAt:     t0.Add(-24 * time.Hour),
+		ActivatedAt:     t0.Add(-20 * 24 * time.Hour),
 		CreatedAt:       t0.Add(-30 * 24 * time.Hour),
 		UpdatedAt:       t0.Add(-time.Hour),
 	}
