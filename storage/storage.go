@@ -45,6 +45,7 @@ type Store interface {
 	RecoveryStore
 	AccountSecurityStore
 	PushedAuthRequestStore
+	FunnelStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

@@ -129,6 +129,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 
 		{"Audit/AppendAndQuery", testAuditAppendAndQuery},
 
+		{"Funnel/ActivationFunnel", testActivationFunnel},
+		{"Funnel/ActivationTrend", testActivationTrend},
+		{"Funnel/PendingUsers", testPendingUsers},
+		{"Funnel/ForEachPendingUser", testForEachPendingUser},
+
 		{"Reset/CreateAndGet", testResetCreateAndGet},
 		{"Reset/IssueResetCode_Limits_B7", testIssueResetCodeLimits},
 		{"Reset/IssueResetCode_Race_B7_I4", testIssueResetCodeRace},
