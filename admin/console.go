@@ -364,7 +364,7 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	}
 	h.deps.Logger.Log(c.Request().Context(), level, "console error",
 		"status", pe.Status, "message", pe.Key, "path", c.Request().URL.Path, "ip", c.RealIP(), "err", err)
-	if rerr := h.render(c, pe.Status, "console_error", &errorView{layout: layout{Title: "console.error.title"}, Message: pe.Key}); rerr != nil {
+	if rerr := h.render(c, pe.Status, "console_error", &errorView{layout: layout{Title: "console.error.title", Here: Path + "/"}, Message: pe.Key}); rerr != nil {
 		h.deps.Logger.Error("render console error page", "err", rerr)
 		c.Response().WriteHeader(pe.Status)
 	}
