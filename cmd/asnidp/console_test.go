@@ -82,9 +82,34 @@ func testConsoleSignInAndFunnel(t *testing.T, o *testOP) {
 	o.mustCLI("", "user", "disable", gone)
 
 	b := newBrowser(t)
-	home := consoleSignIn(t, o, b, o.URL, national)
+	start := b.followOn(o.URL+"/admin/", o.URL)
+	toConsole := b.get(completeLogin(t, o, b, start, national))
+	callback := b.get(resolve(t, toConsole))
+	if !strings.HasPrefix(callback.url.Path, "/admin/callback") || callback.status != http.StatusSeeOther {
+		t.Fatalf("console callback: %d at %s:\n%s", callback.status, callback.url, callback.body)
+	}
+	var sessionCookie *http.Cookie
+	for _, c := range (&http.Response{Header: callback.header}).Cookies() {
+		if c.Name == "asnidp_console" {
+			sessionCookie = c
+		}
+	}
+	if sessionCookie == nil || !sessionCookie.HttpOnly || sessionCookie.SameSite != http.SameSiteStrictMode ||
+		sessionCookie.MaxAge <= 0 || sessionCookie.MaxAge > 1800 || sessionCookie.Path != "/" {
+		t.Errorf("console session cookie = %+v, want HttpOnly, SameSite=Strict, Path=/, at most 30 minutes", sessionCookie)
+	}
+	home := b.followOn(resolve(t, callback), o.URL)
 	if home.status != http.StatusOK || !strings.Contains(home.body, "Aktivasi akun per instansi") {
 		t.Fatalf("national operator's first page: %d at %s:\n%s", home.status, home.url, home.body)
+	}
+	for k, want := range map[string]string{"Content-Security-Policy": "frame-ancestors 'none'", "Cache-Control": "no-store",
+		"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+		if got := home.header.Get(k); !strings.Contains(got, want) {
+			t.Errorf("console page %s = %q, want %q", k, got, want)
+		}
+	}
+	if en := b.get(o.URL + "/admin/?lang=en"); !strings.Contains(en.body, "Account activation per agency") {
+		t.Errorf("console in English:\n%s", en.body)
 	}
 	if !strings.Contains(home.body, "<svg") {
 		t.Error("the funnel page has no trend chart")
@@ -167,6 +192,20 @@ func testConsoleActions(t *testing.T, o *testOP) {
 	forged := b.post(o.URL+"/admin/employee/action", url.Values{"csrf": {form.Get("csrf")}, "nip": {employee.NIP}, "action": {"unlock"}, "reason": {"telepon"}})
 	if forged.status != http.StatusForbidden {
 		t.Errorf("action without a fresh second factor = %d, want 403", forged.status)
+	}
+
+	// A step-up whose authorization request lost its acr_values completes
+	// silently in the SSO session, without a code: refused.
+	sent := b.submit(view, "/admin/stepup", nil)
+	stripped, _ := url.Parse(resolve(t, sent))
+	q := stripped.Query()
+	q.Del("acr_values")
+	stripped.RawQuery = q.Encode()
+	if p := b.followOn(stripped.String(), o.URL); p.status != http.StatusForbidden {
+		t.Errorf("step-up without acr_values = %d at %s, want 403", p.status, p.url)
+	}
+	if p := b.get(o.URL + "/admin/employee?nip=" + employee.NIP); strings.Contains(p.body, `action="/admin/employee/action"`) {
+		t.Error("a step-up without a code opened the actions")
 	}
 
 	view = stepUp(t, o, b, o.URL, view, admin)
