@@ -140,6 +140,13 @@ func testConsoleSignInAndFunnel(t *testing.T, o *testOP) {
 	if agency.status != http.StatusOK || !strings.Contains(agency.body, `data-step="in_service">2<`) {
 		t.Errorf("drill-down of %s: %d\n%s", agencyBandung, agency.status, agency.body)
 	}
+
+	// An operator whose account is disabled keeps the role but is
+	// refused at the next request.
+	o.mustCLI("", "user", "disable", national.NIP)
+	if p := b.get(o.URL + "/admin/?lang=id"); p.status != http.StatusForbidden || strings.Contains(p.body, agencyBandung) {
+		t.Errorf("disabled operator = %d, want 403 and no data:\n%s", p.status, p.body)
+	}
 }
 
 func atoi(t *testing.T, s string) int {
