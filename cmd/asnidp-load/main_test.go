@@ -104,13 +104,16 @@ func smoke(t *testing.T, extra ...string) {
 	if len(res.Samples) == 0 || res.Samples[0].RSSBytes <= 0 || res.Samples[0].Goroutines <= 0 || res.Samples[0].DBBytes <= 0 {
 		t.Errorf("samples = %+v, want RSS, goroutines and database size", res.Samples)
 	}
+	if len(res.Rows) == 0 || res.Rows[0].Rows["audit_events"] == 0 {
+		t.Errorf("row counts = %+v, want the tables counted", res.Rows)
+	}
 	if res.Limits == nil || res.Limits.Argon2idPerSec <= 0 || res.Limits.RS256PerSec <= 0 || main.ShareArgon <= 0 {
 		t.Errorf("limits %+v, share %v: want both limits measured and the share computed", res.Limits, main.ShareArgon)
 	}
 	if res.DatabaseLocked != 0 {
 		t.Errorf("%d \"database is locked\" lines in the server log", res.DatabaseLocked)
 	}
-	for _, f := range []string{"throughput.png", "latency.png", "rss.png", "goroutines.png"} {
+	for _, f := range []string{"throughput.png", "latency.png", "rss.png", "goroutines.png", "rows.png"} {
 		if b, err := os.ReadFile(filepath.Join(out, f)); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 			t.Errorf("%s is not a PNG: %v", f, err)
 		}

@@ -28,6 +28,9 @@ func runMain(ctx context.Context, o *options, t *target, j *journeys, p *pool, r
 		nodes[n.name] = n.url
 	}
 	smp := &sampler{nodes: nodes, client: client, interval: o.sampleEvery, dbSize: t.dbSize}
+	if t.db != nil {
+		smp.rows, smp.rowsEvery = t.rows, int(max(1, 10*time.Second/o.sampleEvery))
+	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
 	go func() { smp.run(sctx, start); close(sampled) }()
@@ -50,6 +53,7 @@ func runMain(ctx context.Context, o *options, t *target, j *journeys, p *pool, r
 	stopSampling()
 	<-sampled
 	res.Samples = smp.all()
+	res.Rows = smp.rowCounts()
 	if res.Kill != nil && t.bal != nil {
 		res.Kill.BalancerFailed = t.bal.failed.Load()
 	}

@@ -99,7 +99,7 @@ func measure(ctx context.Context, o *options, w io.Writer) (*result, error) {
 	if err := writeJSON(filepath.Join(dir, "result.json"), res); err != nil {
 		return nil, err
 	}
-	files, err := plots(dir, "", mainPhase, res.Samples)
+	files, err := plots(dir, "", mainPhase, res.Samples, res.Rows)
 	if err != nil {
 		return nil, err
 	}

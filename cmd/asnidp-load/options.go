@@ -147,7 +147,7 @@ func (o *options) employeeCount() int {
 		return o.employees
 	}
 	if o.rate > 0 {
-		return max(10, int(o.rate*40)+o.hold)
+		return max(10, int(o.rate*36)+o.hold)
 	}
 	return 2*o.concurrency + o.hold
 }

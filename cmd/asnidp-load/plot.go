@@ -59,7 +59,7 @@ func linePlot(path, title, ylabel string, lines []series) error {
 
 // plots writes the phase's throughput and latency and the servers' RSS,
 // database size and goroutines over time into dir, prefixed by prefix.
-func plots(dir, prefix string, p phaseResult, samples []sample) ([]string, error) {
+func plots(dir, prefix string, p phaseResult, samples []sample, rows []rowSample) ([]string, error) {
 	var ok, busy, failed, p50, p99, nh plotter.XYs
 	for _, s := range p.Series {
 		t := float64(s.T)
@@ -106,6 +106,20 @@ func plots(dir, prefix string, p phaseResult, samples []sample) ([]string, error
 		{"rss.png", "Server memory (" + p.Name + ")", "MiB",
 			append(byNode(rss, " RSS"), series{"database size", db})},
 		{"goroutines.png", "Server goroutines (" + p.Name + ")", "goroutines", byNode(gor, "")},
+	}
+	if len(rows) > 0 {
+		var lines []series
+		for _, table := range countedTables {
+			var xy plotter.XYs
+			for _, r := range rows {
+				xy = append(xy, plotter.XY{X: r.T, Y: float64(r.Rows[table])})
+			}
+			lines = append(lines, series{table, xy})
+		}
+		files = append(files, struct {
+			name, title, y string
+			lines          []series
+		}{"rows.png", "Database rows (" + p.Name + ")", "rows", lines})
 	}
 	var written []string
 	for _, f := range files {

@@ -18,6 +18,7 @@ type result struct {
 	Limits   *limits            `json:"limits,omitempty"`
 	Phases   []phaseResult      `json:"phases"`
 	Samples  []sample           `json:"samples"`
+	Rows     []rowSample        `json:"rows,omitempty"`
 	PeakRSS  map[string]float64 `json:"peak_rss_bytes"`
 	// DatabaseLocked counts "database is locked" in the servers' logs.
 	DatabaseLocked int         `json:"database_locked_log_lines"`

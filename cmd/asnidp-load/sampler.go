@@ -29,10 +29,21 @@ type sampler struct {
 	client   *http.Client
 	interval time.Duration
 	dbSize   func(context.Context) (int64, error)
+	// rows, when set, counts table rows every rowsEvery samples.
+	rows      func(context.Context) (map[string]int64, error)
+	rowsEvery int
 
 	mu      sync.Mutex
 	samples []sample
+	counts  []rowSample
+	n       int
 	errors  int
+}
+
+// rowSample is the row count of each counted table at one time.
+type rowSample struct {
+	T    float64          `json:"t_s"`
+	Rows map[string]int64 `json:"rows"`
 }
 
 // run samples until ctx ends; start is t = 0.
@@ -50,6 +61,14 @@ func (s *sampler) run(ctx context.Context, start time.Time) {
 }
 
 func (s *sampler) once(ctx context.Context, start time.Time) {
+	if s.rows != nil && s.n%max(1, s.rowsEvery) == 0 {
+		if m, err := s.rows(ctx); err == nil {
+			s.mu.Lock()
+			s.counts = append(s.counts, rowSample{T: time.Since(start).Seconds(), Rows: m})
+			s.mu.Unlock()
+		}
+	}
+	s.n++
 	var db int64
 	if s.dbSize != nil {
 		if n, err := s.dbSize(ctx); err == nil {
@@ -67,6 +86,12 @@ func (s *sampler) once(ctx context.Context, start time.Time) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+func (s *sampler) rowCounts() []rowSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]rowSample(nil), s.counts...)
 }
 
 func (s *sampler) all() []sample {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver, to create the run's schema
+	_ "github.com/mattn/go-sqlite3"    // to count the rows of the run's SQLite file
 )
 
 // node is one asnidp serve process started by the tool.
@@ -44,7 +45,28 @@ type target struct {
 	nodes   []*node
 	bal     *balancer
 	dbSize  func(context.Context) (int64, error)
-	close   []func()
+	// db reads the run's database, for its row counts.
+	db    *sql.DB
+	close []func()
+}
+
+// countedTables are the tables whose rows a long run must keep flat
+// (pruned once expired, or ended by logout), and the audit log, which
+// grows by design: audit rows are never pruned.
+var countedTables = []string{"auth_requests", "access_tokens", "refresh_tokens", "sessions", "counters",
+	"captchas", "reset_requests", "logout_deliveries", "known_devices", "audit_events"}
+
+// rows counts the rows of countedTables.
+func (t *target) rows(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, table := range countedTables {
+		var n int64
+		if err := t.db.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s: %w", table, err)
+		}
+		out[table] = n
+	}
+	return out, nil
 }
 
 // startTarget writes a config for a fresh database (a SQLite file in dir,
@@ -117,6 +139,13 @@ func (t *target) database(ctx context.Context, o *options, dir string) (string, 
 	if o.db == "sqlite" {
 		path := filepath.Join(dir, "asnidp.db")
 		t.dbSize = func(context.Context) (int64, error) { return fileSizes(path, path+"-wal"), nil }
+		// Read-only, beside the server: WAL lets readers in while it writes.
+		db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+		if err != nil {
+			return "", fmt.Errorf("open the run's SQLite file: %w", err)
+		}
+		t.db = db
+		t.close = append(t.close, func() { db.Close() })
 		return fmt.Sprintf("database:\n  driver: sqlite\n  dsn: %q\n", path), nil
 	}
 	b := make([]byte, 6)
@@ -146,6 +175,11 @@ func (t *target) database(ctx context.Context, o *options, dir string) (string, 
 	if err != nil {
 		return "", err
 	}
+	if t.db, err = sql.Open("pgx", dsn); err != nil {
+		return "", fmt.Errorf("open the run's schema: %w", err)
+	}
+	db := t.db
+	t.close = append(t.close, func() { db.Close() })
 	return fmt.Sprintf("database:\n  driver: postgres\n  dsn: %q\n  max_open_conns: %d\n", dsn, o.pgConns), nil
 }
 
