@@ -27,6 +27,11 @@ type limits struct {
 	// RS256PerSec is 2048-bit RSA JWT signatures per second (a sign-in
 	// signs two ID tokens: the code exchange's and the refresh's).
 	RS256PerSec float64 `json:"rs256_per_s"`
+	// The CPU time of one hash and one signature. Unlike the rates they do
+	// not depend on what else the machine runs at the time, so shares
+	// taken against them hold on a shared machine.
+	Argon2idCPUMs float64 `json:"argon2id_cpu_ms"`
+	RS256CPUMs    float64 `json:"rs256_cpu_ms"`
 }
 
 func calibrate(ctx context.Context, d time.Duration) (limits, error) {
@@ -34,6 +39,7 @@ func calibrate(ctx context.Context, d time.Duration) (limits, error) {
 	h := password.NewHasher(password.Params{QueueTimeout: time.Minute})
 	p := h.Params()
 	l.Argon2idParams = fmt.Sprintf("m=%d KiB, t=%d, p=%d", p.Memory, p.Time, p.Threads)
+	cpu0 := toolCPU()
 	n, el, err := parallel(ctx, d, func() error {
 		_, err := h.Hash(ctx, "kalibrasi mesin ini")
 		return err
@@ -42,6 +48,7 @@ func calibrate(ctx context.Context, d time.Duration) (limits, error) {
 		return l, fmt.Errorf("argon2id calibration: %w", err)
 	}
 	l.Argon2idPerSec = float64(n) / el.Seconds()
+	l.Argon2idCPUMs = 1000 * (toolCPU() - cpu0) / float64(n)
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -52,6 +59,7 @@ func calibrate(ctx context.Context, d time.Duration) (limits, error) {
 		return l, fmt.Errorf("RS256 calibration signer: %w", err)
 	}
 	payload := []byte(`{"iss":"https://asn.example","sub":"5b0c6f1e","aud":"app","exp":1772352000}`)
+	cpu0 = toolCPU()
 	n, el, err = parallel(ctx, d, func() error {
 		jws, err := signer.Sign(payload)
 		if err == nil {
@@ -63,6 +71,7 @@ func calibrate(ctx context.Context, d time.Duration) (limits, error) {
 		return l, fmt.Errorf("RS256 calibration: %w", err)
 	}
 	l.RS256PerSec = float64(n) / el.Seconds()
+	l.RS256CPUMs = 1000 * (toolCPU() - cpu0) / float64(n)
 	return l, nil
 }
 

@@ -23,14 +23,9 @@ func runMain(ctx context.Context, o *options, t *target, j *journeys, p *pool, r
 	ph := &phase{name: name, j: j, rec: newRecorder(start)}
 	ph.holdLeft.Store(int64(o.hold))
 
-	nodes := map[string]string{}
-	for _, n := range t.nodes {
-		nodes[n.name] = n.url
-	}
-	smp := &sampler{nodes: nodes, client: client, interval: o.sampleEvery, dbSize: t.dbSize}
-	if t.db != nil {
-		smp.rows, smp.rowsEvery = t.rows, int(max(1, 10*time.Second/o.sampleEvery))
-	}
+	smp := nodeSampler(t, client, o)
+	meter := cpuMeter{smp: smp}
+	cpu0 := meter.read(ctx)
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
 	go func() { smp.run(sctx, start); close(sampled) }()
@@ -50,6 +45,7 @@ func runMain(ctx context.Context, o *options, t *target, j *journeys, p *pool, r
 	}
 
 	ph.run(ctx, p, load{rate: o.rate, concurrency: o.concurrency, duration: o.duration, maxInFlight: o.maxInFlight})
+	cpu1 := meter.read(ctx)
 	stopSampling()
 	<-sampled
 	res.Samples = smp.all()
@@ -61,6 +57,9 @@ func runMain(ctx context.Context, o *options, t *target, j *journeys, p *pool, r
 		res.Held = checkHeld(ctx, t, j, ph.held)
 	}
 	pr := summarizePhase(name, ph.rec, o.duration, res.Limits)
+	use := between(cpu0, cpu1, pr.OK)
+	pr.CPU = &use
+	pr.ShareArgonCPU = argonCPUShare(res.Limits, use)
 	res.Phases = append(res.Phases, pr)
 	return pr, ctx.Err()
 }

@@ -28,7 +28,8 @@ func measure(ctx context.Context, o *options, w io.Writer) (*result, error) {
 			return nil, err
 		}
 		res.Limits = &l
-		stamp(w, "limits: argon2id %.1f hashes/s (%s), RS256 %.0f signatures/s", l.Argon2idPerSec, l.Argon2idParams, l.RS256PerSec)
+		stamp(w, "limits: argon2id %.1f hashes/s (%s; %.1f ms CPU each), RS256 %.0f signatures/s (%.2f ms CPU each)",
+			l.Argon2idPerSec, l.Argon2idParams, l.Argon2idCPUMs, l.RS256PerSec, l.RS256CPUMs)
 	}
 
 	t, err := openTarget(ctx, o, dir, w)
@@ -61,9 +62,13 @@ func measure(ctx context.Context, o *options, w io.Writer) (*result, error) {
 		conc := min(n, 4*runtime.GOMAXPROCS(0))
 		stamp(w, "warm-up: every employee signs in once (enrolling the authenticator), %d at a time", conc)
 		ph := &phase{name: "warm-up (first sign-in, enrolment)", j: j, rec: newRecorder(time.Now())}
-		begin := time.Now()
+		meter := cpuMeter{smp: nodeSampler(t, client, o)}
+		begin, cpu0 := time.Now(), meter.read(ctx)
 		ph.runEach(ctx, p, prov.employees, conc)
 		wr := summarizePhase(ph.name, ph.rec, time.Since(begin), res.Limits)
+		use := between(cpu0, meter.read(ctx), wr.OK)
+		wr.CPU = &use
+		wr.ShareArgonCPU = argonCPUShare(res.Limits, use)
 		res.Phases = append(res.Phases, wr)
 		printPhase(w, wr)
 	} else {
@@ -130,6 +135,19 @@ func openTarget(ctx context.Context, o *options, dir string, w io.Writer) (*targ
 	}
 	stamp(w, "asnidp serving at %s: %d process(es), %s", t.issuer, len(t.nodes), o.db)
 	return t, nil
+}
+
+// nodeSampler is a sampler of the target's nodes (not yet running).
+func nodeSampler(t *target, client *http.Client, o *options) *sampler {
+	nodes := map[string]string{}
+	for _, n := range t.nodes {
+		nodes[n.name] = n.url
+	}
+	smp := &sampler{nodes: nodes, client: client, interval: o.sampleEvery, dbSize: t.dbSize}
+	if t.db != nil {
+		smp.rows, smp.rowsEvery = t.rows, int(max(1, 10*time.Second/o.sampleEvery))
+	}
+	return smp
 }
 
 func discover(ctx context.Context, client *http.Client, issuer string) (endpoints, error) {

@@ -60,7 +60,7 @@ Usage: asnidp-load (-rate R | -concurrency C) -duration D [flags]
 	fs.Float64Var(&o.rate, "rate", 0, "target arrival rate: journeys started per second")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "fixed concurrency: employees signing in at once")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long the measured phase sends journeys")
-	fs.IntVar(&o.employees, "employees", 0, "virtual employees to provision (0: enough that none waits for an authenticator code)")
+	fs.IntVar(&o.employees, "employees", 0, "virtual employees to provision (0: with -rate enough that none waits for an authenticator code; with -concurrency 1800 or 3 per slot)")
 	fs.BoolVar(&o.warmup, "warmup", true, "sign every employee in once first (enrolling the authenticator), reported apart")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 5000, "with -rate: journeys in flight at most; arrivals beyond are counted as not sent")
 	fs.StringVar(&o.url, "url", "", "load an existing asnidp at this issuer URL instead of starting one (needs -config)")
@@ -149,5 +149,5 @@ func (o *options) employeeCount() int {
 	if o.rate > 0 {
 		return max(10, int(o.rate*36)+o.hold)
 	}
-	return 2*o.concurrency + o.hold
+	return max(3*o.concurrency, 1800) + o.hold
 }

@@ -44,7 +44,12 @@ type phaseResult struct {
 	Steps      map[string]stepSummary `json:"steps"`
 	ShareArgon float64                `json:"share_of_argon2id_limit,omitempty"`
 	ShareRS256 float64                `json:"share_of_rs256_limit,omitempty"`
-	Series     []seriesPoint          `json:"series"`
+	CPU        *cpuUse                `json:"cpu,omitempty"`
+	// ShareArgonCPU is the argon2id share by CPU time: one hash's CPU over
+	// the server's CPU per sign-in, the share a machine given to the
+	// server alone would reach. It holds on a shared machine.
+	ShareArgonCPU float64       `json:"share_of_argon2id_by_cpu,omitempty"`
+	Series        []seriesPoint `json:"series"`
 }
 
 type stepSummary struct {
@@ -134,6 +139,13 @@ func printPhase(w io.Writer, p phaseResult) {
 	if p.ShareArgon > 0 {
 		fmt.Fprintf(w, "share of this machine's limits: %.0f %% of argon2id, %.0f %% of RS256 (2 signatures a sign-in)\n",
 			100*p.ShareArgon, 100*p.ShareRS256)
+	}
+	if p.ShareArgonCPU > 0 {
+		fmt.Fprintf(w, "by CPU time: one argon2id hash is %.0f %% of the server's CPU per sign-in\n", 100*p.ShareArgonCPU)
+	}
+	if p.CPU != nil {
+		fmt.Fprintf(w, "CPU: server %.2f cores (%.1f ms a sign-in), load generator %.2f cores (%.1f ms a sign-in)\n",
+			p.CPU.ServerCores, p.CPU.ServerMsPerLogin, p.CPU.ToolCores, p.CPU.ToolMsPerLogin)
 	}
 	fmt.Fprintf(w, "%-15s %8s %8s %9s %9s %9s %9s\n", "step", "count", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	row := func(name string, l latency, perS float64) {
