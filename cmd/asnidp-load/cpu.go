@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -14,12 +17,12 @@ type cpuMeter struct {
 }
 
 type cpuReading struct {
-	at           time.Time
-	server, tool float64 // CPU seconds
+	at                    time.Time
+	server, tool, machine float64 // CPU seconds
 }
 
 func (m cpuMeter) read(ctx context.Context) cpuReading {
-	r := cpuReading{at: time.Now(), tool: toolCPU()}
+	r := cpuReading{at: time.Now(), tool: toolCPU(), machine: machineCPU()}
 	for _, base := range m.smp.nodes {
 		if g, err := m.smp.scrape(ctx, base); err == nil {
 			r.server += g["process_cpu_seconds_total"]
@@ -35,6 +38,9 @@ type cpuUse struct {
 	ToolCores        float64 `json:"load_generator_cores"`
 	ServerMsPerLogin float64 `json:"server_cpu_ms_per_sign_in"`
 	ToolMsPerLogin   float64 `json:"load_generator_cpu_ms_per_sign_in"`
+	// OtherCores is what the rest of the machine used meanwhile (the
+	// PostgreSQL server, and anything else that shares it).
+	OtherCores float64 `json:"other_cores"`
 }
 
 // between is the use from a to b for ok completed sign-ins. A node killed
@@ -42,6 +48,9 @@ type cpuUse struct {
 func between(a, b cpuReading, ok int) cpuUse {
 	el := b.at.Sub(a.at).Seconds()
 	u := cpuUse{ServerCores: (b.server - a.server) / el, ToolCores: (b.tool - a.tool) / el}
+	if b.machine > a.machine {
+		u.OtherCores = max(0, (b.machine-a.machine)/el-u.ServerCores-u.ToolCores)
+	}
 	if ok > 0 {
 		u.ServerMsPerLogin = 1000 * (b.server - a.server) / float64(ok)
 		u.ToolMsPerLogin = 1000 * (b.tool - a.tool) / float64(ok)
@@ -65,4 +74,27 @@ func argonCPUShare(l *limits, u cpuUse) float64 {
 		return 0
 	}
 	return l.Argon2idCPUMs / u.ServerMsPerLogin
+}
+
+// machineCPU is the busy CPU seconds of the whole machine (Linux
+// /proc/stat: every state but idle and iowait), or 0 elsewhere.
+func machineCPU() float64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for i, v := range f[1:9] { // guest time is already in user
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		busy += n
+	}
+	return busy / 100 // USER_HZ
 }

@@ -144,8 +144,8 @@ func printPhase(w io.Writer, p phaseResult) {
 		fmt.Fprintf(w, "by CPU time: one argon2id hash is %.0f %% of the server's CPU per sign-in\n", 100*p.ShareArgonCPU)
 	}
 	if p.CPU != nil {
-		fmt.Fprintf(w, "CPU: server %.2f cores (%.1f ms a sign-in), load generator %.2f cores (%.1f ms a sign-in)\n",
-			p.CPU.ServerCores, p.CPU.ServerMsPerLogin, p.CPU.ToolCores, p.CPU.ToolMsPerLogin)
+		fmt.Fprintf(w, "CPU: server %.2f cores (%.1f ms a sign-in), load generator %.2f cores (%.1f ms a sign-in), rest of the machine %.2f cores\n",
+			p.CPU.ServerCores, p.CPU.ServerMsPerLogin, p.CPU.ToolCores, p.CPU.ToolMsPerLogin, p.CPU.OtherCores)
 	}
 	fmt.Fprintf(w, "%-15s %8s %8s %9s %9s %9s %9s\n", "step", "count", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	row := func(name string, l latency, perS float64) {
