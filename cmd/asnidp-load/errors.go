@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 )
 
 var (
@@ -14,23 +15,34 @@ var (
 	errUnexpectedPage = errors.New("unexpected page")
 	// errBadToken is a token or userinfo answer that fails a check.
 	errBadToken = errors.New("bad token")
+	// errCaptcha is the login page asking for a captcha, which the
+	// account's or the client IP's earlier failures call for.
+	errCaptcha = errors.New("captcha asked for")
 )
 
 // statusError is an HTTP status the journey did not expect.
 type statusError struct {
 	status     int
 	retryAfter string
+	path       string
 }
 
 func (e *statusError) Error() string {
-	if e.retryAfter != "" {
-		return fmt.Sprintf("status %d, Retry-After %s", e.status, e.retryAfter)
+	s := fmt.Sprintf("status %d", e.status)
+	if e.path != "" {
+		s += " from " + e.path
 	}
-	return fmt.Sprintf("status %d", e.status)
+	if e.retryAfter != "" {
+		s += ", Retry-After " + e.retryAfter
+	}
+	return s
 }
 
 func unexpectedStatus(p *page) error {
-	return &statusError{status: p.status, retryAfter: p.header.Get("Retry-After")}
+	if p.status == http.StatusUnauthorized && strings.Contains(p.body, `name="captcha_id"`) {
+		return fmt.Errorf("%w on %s", errCaptcha, p.url.Path)
+	}
+	return &statusError{status: p.status, retryAfter: p.header.Get("Retry-After"), path: p.url.Path}
 }
 
 // Outcome kinds of a journey besides errors.
@@ -58,6 +70,8 @@ func kindOf(err error) string {
 		return "unexpected_page"
 	case errors.Is(err, errBadToken):
 		return "bad_token"
+	case errors.Is(err, errCaptcha):
+		return "captcha_required"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.Is(err, context.Canceled):

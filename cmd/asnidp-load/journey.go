@@ -348,7 +348,7 @@ func (j *journeys) doJSON(req *http.Request, out any) error {
 		return fmt.Errorf("read %s: %w", req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &statusError{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+		return &statusError{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), path: req.URL.Path}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%w: %s answer is not JSON: %v", errBadToken, req.URL.Path, err)

@@ -180,6 +180,14 @@ func TestJourney_SubAndWrongPassword(t *testing.T) {
 	if r.kind != "http_401" || r.failedStep != stepPassword {
 		t.Errorf("wrong password: %s at %s (%v), want http_401 at the password step", r.kind, r.failedStep, r.err)
 	}
+	// From the account's third consecutive failure on, the page asks for a
+	// captcha, which the report names as such.
+	for range 2 {
+		j.run(t.Context(), wrong, false)
+	}
+	if r := j.run(t.Context(), wrong, false); r.kind != "captcha_required" {
+		t.Errorf("after 3 wrong passwords: %s (%v), want captcha_required", r.kind, r.err)
+	}
 }
 
 func TestOptions_BadFlags(t *testing.T) {
