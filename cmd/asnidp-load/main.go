@@ -58,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if o.replot != "" {
+		return replot(o.replot, o.out)
+	}
 	res, err := measure(ctx, o, stdout)
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ type options struct {
 	requestTimeout time.Duration
 	checkLogout    bool
 	keep           bool
+	replot         string
 }
 
 type stringList []string
@@ -80,11 +81,15 @@ Usage: asnidp-load (-rate R | -concurrency C) -duration D [flags]
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second, "deadline of each step")
 	fs.BoolVar(&o.checkLogout, "check-logout", false, "after each logout, check that the refresh token no longer works (one more request)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the PostgreSQL schema of the run")
+	fs.StringVar(&o.replot, "replot", "", "draw the plots of an earlier run's result.json again (into -out, or beside it) and stop")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only; -h lists them)", fs.Arg(0))
+	}
+	if o.replot != "" {
+		return o, nil
 	}
 	return o, o.validate()
 }

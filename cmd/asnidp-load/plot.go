@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"image/color"
+	"os"
 	"path/filepath"
 	"sort"
 
@@ -46,6 +48,9 @@ func linePlot(path, title, ylabel string, lines []series) error {
 		}
 		l.Color = palette[i%len(palette)]
 		l.Width = vg.Points(1.2)
+		if i >= len(palette) {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+		}
 		p.Add(l)
 		p.Legend.Add(s.name, l)
 	}
@@ -109,13 +114,25 @@ func plots(dir, prefix string, p phaseResult, samples []sample, rows []rowSample
 	}
 	if len(rows) > 0 {
 		var lines []series
+		var audit plotter.XYs
 		for _, table := range countedTables {
 			var xy plotter.XYs
+			nonzero := false
 			for _, r := range rows {
 				xy = append(xy, plotter.XY{X: r.T, Y: float64(r.Rows[table])})
+				nonzero = nonzero || r.Rows[table] > 0
 			}
-			lines = append(lines, series{table, xy})
+			switch {
+			case table == "audit_events":
+				audit = xy // never pruned: a scale of its own
+			case nonzero:
+				lines = append(lines, series{table, xy})
+			}
 		}
+		files = append(files, struct {
+			name, title, y string
+			lines          []series
+		}{"audit.png", "Audit rows, never pruned (" + p.Name + ")", "rows", []series{{"audit_events", audit}}})
 		files = append(files, struct {
 			name, title, y string
 			lines          []series
@@ -130,4 +147,24 @@ func plots(dir, prefix string, p phaseResult, samples []sample, rows []rowSample
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// replot draws the plots of a result.json again, into dir or beside it.
+func replot(path, dir string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read -replot: %w", err)
+	}
+	var res result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	if len(res.Phases) == 0 {
+		return fmt.Errorf("%s has no phases", path)
+	}
+	if dir == "" {
+		dir = filepath.Dir(path)
+	}
+	_, err = plots(dir, "", res.Phases[len(res.Phases)-1], res.Samples, res.Rows)
+	return err
 }
