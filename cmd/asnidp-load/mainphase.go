@@ -57,9 +57,12 @@ func runMain(ctx context.Context, o *options, t *target, j *journeys, p *pool, r
 		res.Held = checkHeld(ctx, t, j, ph.held)
 	}
 	pr := summarizePhase(name, ph.rec, o.duration, res.Limits)
-	use := between(cpu0, cpu1, pr.OK)
-	pr.CPU = &use
-	pr.ShareArgonCPU = argonCPUShare(res.Limits, use)
+	// A killed process takes its CPU time with it: no CPU figures then.
+	if res.Kill == nil {
+		use := between(cpu0, cpu1, pr.OK)
+		pr.CPU = &use
+		pr.ShareArgonCPU = argonCPUShare(res.Limits, use)
+	}
 	res.Phases = append(res.Phases, pr)
 	return pr, ctx.Err()
 }
