@@ -214,3 +214,45 @@ func TestOptions_BadFlags(t *testing.T) {
 		})
 	}
 }
+
+// Two processes on one PostgreSQL schema behind the tool's balancer; one
+// is killed mid-run. Only requests it had in flight may fail, and the
+// sign-ins kept open before the kill still work on the survivor.
+func TestKill_PostgreSQL(t *testing.T) {
+	t.Parallel()
+	dsn := sqlstoretest.PostgresDSN(t)
+	out := t.TempDir()
+	args := []string{"-db", "postgres", "-postgres-dsn", dsn, "-nodes", "2", "-rate", "4", "-duration", "6s",
+		"-kill-after", "3s", "-hold", "3", "-employees", "40", "-calibrate", "0", "-sample-every", "500ms",
+		"-out", out, "-asnidp", serverBinary(t)}
+	var log bytes.Buffer
+	if err := run(t.Context(), args, &log, &log); err != nil {
+		t.Fatalf("asnidp-load %s: %v\n%s", strings.Join(args, " "), err, log.String())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatalf("result.json: %v", err)
+	}
+	main := res.Phases[len(res.Phases)-1]
+	if res.Kill == nil || res.Kill.Node != "B" {
+		t.Fatalf("kill = %+v, want process B killed", res.Kill)
+	}
+	for kind, n := range main.Errors {
+		if kind != "http_502" {
+			t.Errorf("%d sign-ins failed with %s (%v): only the killed process's in-flight requests may fail", n, kind, main.Examples)
+		}
+	}
+	if failed := int64(main.Errors["http_502"]); failed > res.Kill.BalancerFailed {
+		t.Errorf("%d sign-ins failed with 502 but the balancer lost only %d requests", failed, res.Kill.BalancerFailed)
+	}
+	if main.OK < 10 {
+		t.Errorf("only %d sign-ins completed around the kill", main.OK)
+	}
+	if res.Held == nil || res.Held.Held != 3 || res.Held.Checked["A"] != 3 || len(res.Held.Failures) != 0 {
+		t.Errorf("held = %+v, want 3 sign-ins whose tokens work on the survivor A", res.Held)
+	}
+}
