@@ -107,6 +107,7 @@ type Store interface {
 	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
 	RecordLogin(ctx context.Context, userID string, now time.Time) error
 	RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (int, error)
+	ReleasePasswordFailure(ctx context.Context, userID string, count int, lockedUntil time.Time, now time.Time) (bool, error)
 	ChangePassword(ctx context.Context, c storage.PasswordChange, now time.Time) ([]string, error)
 
 	// The pending login

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/nip"
+	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 )
@@ -241,6 +242,16 @@ func (h *Handler) passwordAttempt(ctx context.Context, u *storage.User, pw, ip s
 	}
 
 	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
+	if errors.Is(err, password.ErrBusy) {
+		// No hash was compared, so the failure counted above is none: the
+		// busy page must not bring an employee who retries at the morning
+		// peak nearer a captcha, a delay or the lock. Only a count no other
+		// attempt moved since is given back, so every evaluated guess stays
+		// counted (B3).
+		if _, rerr := h.store.ReleasePasswordFailure(ctx, u.ID, n, u.LockedUntil, now); rerr != nil {
+			h.log.WarnContext(ctx, "give back the failure of a busy attempt", "user", u.ID, "err", rerr)
+		}
+	}
 	if err != nil {
 		return outcome{}, false, err
 	}
