@@ -134,6 +134,7 @@ type Store interface {
 	// Shared counters
 	Counter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 	IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	DecrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) error
 	ResetCounter(ctx context.Context, key string) error
 
 	// Recovery codes put off

@@ -8,9 +8,9 @@ import (
 
 // A busy answer is no password failure: an employee sent the busy page
 // again and again while the hasher is saturated keeps a clean ladder, so
-// the next attempt needs no captcha and meets no delay. The only hashing
-// worker is held by another employee's slow hash while the first one
-// tries three times.
+// the next attempt needs no captcha and meets no delay; and an unknown NIP
+// gets the same busy page (no enumeration under load). The only hashing
+// worker is held by another employee's slow hash meanwhile.
 func TestLogin_BusyIsNoPasswordFailure(t *testing.T) {
 	o := startOP(t, "ASNIDP_PASSWORD_WORKERS=1", "ASNIDP_PASSWORD_QUEUE_TIMEOUT=1ms",
 		"ASNIDP_PASSWORD_MEMORY_KIB=131072", "ASNIDP_PASSWORD_ITERATIONS=12", "ASNIDP_CAPTCHA_ENABLED=true")
@@ -34,6 +34,13 @@ func TestLogin_BusyIsNoPasswordFailure(t *testing.T) {
 			t.Fatalf("attempt %d while the worker is held = %d (Retry-After %q), want the busy page; the holder's hash was too quick",
 				i+1, p.status, p.header.Get("Retry-After"))
 		}
+	}
+	// An unknown NIP is told the same, so the answer under load does not
+	// say which NIPs exist.
+	unknown := b.submit(loginPage, "/login/", map[string]string{"nip": newNIP(), "password": u.Password})
+	if unknown.status != http.StatusServiceUnavailable || unknown.header.Get("Retry-After") == "" {
+		t.Errorf("unknown NIP while the worker is held = %d (Retry-After %q), want the busy page as for a known one",
+			unknown.status, unknown.header.Get("Retry-After"))
 	}
 	if st := <-held; st != http.StatusSeeOther {
 		t.Fatalf("holder's password step = %d, want 303", st)

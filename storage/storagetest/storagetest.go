@@ -118,6 +118,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Counter/IncrementAndRead", testCounter},
 		{"Counter/Increment_Race_I2", testCounterRace},
 		{"Counter/ResetCounter", testResetCounter},
+		{"Counter/DecrementCounter", testDecrementCounter},
 
 		{"UserAdmin/UpsertUserProfiles", testUpsertUserProfiles},
 		{"UserAdmin/UpsertUserProfiles_Race", testUpsertUserProfilesRace},
