@@ -47,6 +47,7 @@ type Store interface {
 	PushedAuthRequestStore
 	OperatorStore
 	ConfirmationStore
+	FunnelStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

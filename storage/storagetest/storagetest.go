@@ -134,6 +134,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Operator/GrantRefused_J6", testGrantOperatorRefused},
 		{"Operator/Revoke", testRevokeOperator},
 		{"Confirmation/UseConfirmation_Race_J5", testUseConfirmation},
+		{"Funnel/ActivationFunnel", testActivationFunnel},
+		{"Funnel/ActivationTrend", testActivationTrend},
+		{"Funnel/PendingUsers", testPendingUsers},
+		{"Funnel/ForEachPendingUser", testForEachPendingUser},
 
 		{"Reset/CreateAndGet", testResetCreateAndGet},
 		{"Reset/IssueResetCode_Limits_B7", testIssueResetCodeLimits},
@@ -272,6 +276,7 @@ func newUser(id, nip string) *storage.User {
 		PasswordLocked:  false,
 		TOTPLocked:      false,
 		LastLoginAt:     t0.Add(-24 * time.Hour),
+		ActivatedAt:     t0.Add(-20 * 24 * time.Hour),
 		CreatedAt:       t0.Add(-30 * 24 * time.Hour),
 		UpdatedAt:       t0.Add(-time.Hour),
 	}
