@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/asnidp/asnidp/internal/cputime"
 )
 
 // BenchmarkSign is the signing cost of one token: picking the key and an
@@ -47,12 +49,14 @@ func BenchmarkSignParallel(b *testing.B) {
 			}
 			payload := `{"iss":"https://asn.example","sub":"5b0c6f1e","aud":"app","exp":1772352000}`
 			b.ResetTimer()
+			cpu := cputime.Process()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					signWith(b, k, payload)
 				}
 			})
 			b.StopTimer()
+			cputime.Report(b, cpu)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sig/s")
 		})
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/cookie"
+	"github.com/asnidp/asnidp/internal/cputime"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/storage/sqlstore/sqlstoretest"
 )
@@ -217,6 +218,7 @@ func (ba *benchApp) parallel(b *testing.B, form func(i int) (url.Values, bool)) 
 	var next atomic.Int64
 	b.SetParallelism(benchClients)
 	b.ResetTimer()
+	cpu := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			f, basic := form(int(next.Add(1) - 1))
@@ -227,6 +229,7 @@ func (ba *benchApp) parallel(b *testing.B, form func(i int) (url.Values, bool)) 
 		}
 	})
 	b.StopTimer()
+	cputime.Report(b, cpu)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
