@@ -77,6 +77,9 @@ const (
 	OperatorGranted = "operator.granted"
 	OperatorRevoked = "operator.revoked"
 	OperatorDenied  = "operator.denied"
+	// OperatorViewed is an operator opening an employee's record in the
+	// console: personal data read, recorded under the employee's NIP.
+	OperatorViewed = "operator.viewed"
 )
 
 // types lists every event type above, so that a filter can be checked
@@ -88,7 +91,7 @@ var types = []string{
 	SessionEnded, TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse,
 	UserCreated, UserUpdated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,
 	ClientCreated, ClientAssertionReplayed, RequestObjectRefused, ClientRemoved, KeyRotated,
-	OperatorGranted, OperatorRevoked, OperatorDenied,
+	OperatorGranted, OperatorRevoked, OperatorDenied, OperatorViewed,
 }
 
 // Types returns every event type, sorted.

@@ -285,3 +285,22 @@ func TestGroupDigits(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBars draws the console's 30-day trend and a year of days.
+func BenchmarkBars(b *testing.B) {
+	for _, n := range []int{30, 366} {
+		counts := make([]int, n)
+		for i := range counts {
+			counts[i] = (i * 7919) % 5000
+		}
+		c := Bars{ID: "trend", Title: "Aktivasi per hari", Desc: "d", Points: days(counts...)}
+		b.Run(fmt.Sprint(n, "_days"), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.SVG(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -194,6 +194,10 @@ func percent(g Activation) string {
 	return strconv.FormatFloat(g.Rate*100, 'f', 1, 64) + "%"
 }
 
+// CSVSafe keeps a spreadsheet from running a cell as a formula: a cell
+// starting with = + - @ or a tab is written with a leading quote.
+func CSVSafe(s string) string { return csvSafe(s) }
+
 // csvSafe keeps a spreadsheet from running a cell as a formula.
 func csvSafe(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
@@ -217,7 +221,12 @@ type Pending struct {
 // the console's pending list does, ordered by NIP, and returns how many it
 // listed. JSON is one object per line, so a list of any length streams.
 func WritePending(ctx context.Context, store ReportStore, instansi string, w io.Writer, format ReportFormat) (int, error) {
-	f := storage.PendingFilter{Instansi: instansi}
+	return WritePendingOf(ctx, store, storage.PendingFilter{Instansi: instansi}, w, format)
+}
+
+// WritePendingOf is WritePending for the accounts f selects (one work
+// unit of an agency, for the console's export).
+func WritePendingOf(ctx context.Context, store ReportStore, f storage.PendingFilter, w io.Writer, format ReportFormat) (int, error) {
 	bw := bufio.NewWriter(w)
 	var (
 		cw  *csv.Writer

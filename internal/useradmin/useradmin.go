@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -51,6 +52,9 @@ type Admin struct {
 	// Links, when set, puts a "Bukan saya?" link in the reset notice.
 	Links *alert.Links
 	Now   func() time.Time
+	// Why, when set, is the reason the operator gave for the action (the
+	// console asks for one); it is recorded in the Detail of each row.
+	Why string
 }
 
 // Errors an operator can act on.
@@ -99,6 +103,9 @@ func (a *Admin) now() time.Time {
 func (a *Admin) record(ctx context.Context, typ string, u *storage.User, reason, detail string) {
 	if a.Audit == nil {
 		return
+	}
+	if a.Why != "" {
+		detail = strings.TrimSpace(detail + fmt.Sprintf(" reason=%q", a.Why))
 	}
 	a.Audit.Record(ctx, storage.AuditEvent{
 		Type: typ, Outcome: audit.Success, NIP: u.NIP, UserID: u.ID,

@@ -18,22 +18,27 @@ type funnelRow struct {
 	Recent   int64  `db:"recent"`
 }
 
-// ActivationFunnel is one aggregate over the covering index users_funnel
+// funnelQuery is one aggregate over the covering index users_funnel
 // (instansi, state, last_login_at): for 1,000,000 accounts it reads the
-// index alone.
-func (s *Store) ActivationFunnel(ctx context.Context, f storage.FunnelFilter) (_ []storage.Funnel, err error) {
-	defer wrap(&err, "ActivationFunnel")
+// index alone. last_login_at > 0 keeps a zero SignedInSince from counting
+// accounts that never signed in.
+func funnelQuery(f storage.FunnelFilter) (string, []any) {
 	where, args := "", []any{micros(f.SignedInSince)}
 	if f.Instansi != "" {
 		where = " WHERE instansi = ?"
 		args = append(args, f.Instansi)
 	}
-	// last_login_at > 0 keeps a zero SignedInSince from counting accounts
-	// that never signed in.
-	var rows []funnelRow
-	if err := all(ctx, s.db, &rows, `SELECT instansi, state, COUNT(*) AS n,
+	return `SELECT instansi, state, COUNT(*) AS n,
 		SUM(CASE WHEN last_login_at > 0 AND last_login_at >= CAST(? AS BIGINT) THEN 1 ELSE 0 END) AS recent
-		FROM users`+where+` GROUP BY instansi, state`, args...); err != nil {
+		FROM users` + where + ` GROUP BY instansi, state`, args
+}
+
+// ActivationFunnel counts per agency and state in one statement.
+func (s *Store) ActivationFunnel(ctx context.Context, f storage.FunnelFilter) (_ []storage.Funnel, err error) {
+	defer wrap(&err, "ActivationFunnel")
+	query, args := funnelQuery(f)
+	var rows []funnelRow
+	if err := all(ctx, s.db, &rows, query, args...); err != nil {
 		return nil, err
 	}
 	// Sorted here, not by ORDER BY: PostgreSQL would order by the
@@ -59,8 +64,21 @@ const microsPerDay = int64(24 * time.Hour / time.Microsecond)
 // maxTrendDays bounds a trend to about ten years of days.
 const maxTrendDays = 3660
 
-// ActivationTrend groups activated_at by whole days from the first
-// midnight in one range of users_activated (or users_instansi_activated).
+// trendQuery groups activated_at by whole days from the first midnight
+// in one range of users_activated (or users_instansi_activated).
+func trendQuery(instansi string, from, to int64) (string, []any) {
+	where, args := "", []any{from, from, to}
+	if instansi != "" {
+		where = " AND instansi = ?"
+		args = append(args, instansi)
+	}
+	return `SELECT (activated_at - CAST(? AS BIGINT)) / ` + fmt.Sprint(microsPerDay) + ` AS d,
+		COUNT(*) AS n FROM users
+		WHERE activated_at > 0 AND activated_at >= CAST(? AS BIGINT) AND activated_at < CAST(? AS BIGINT)` + where + `
+		GROUP BY d`, args
+}
+
+// ActivationTrend reads the day counts and fills in the days without any.
 func (s *Store) ActivationTrend(ctx context.Context, f storage.TrendFilter) (_ []storage.DayCount, err error) {
 	defer wrap(&err, "ActivationTrend")
 	if f.Days < 1 || f.Days > maxTrendDays {
@@ -69,20 +87,12 @@ func (s *Store) ActivationTrend(ctx context.Context, f storage.TrendFilter) (_ [
 	y, m, d := f.From.Date()
 	start := time.Date(y, m, d, 0, 0, 0, 0, f.From.Location())
 	from := start.UnixMicro()
-	to := from + int64(f.Days)*microsPerDay
-	where, args := "", []any{from, from, to}
-	if f.Instansi != "" {
-		where = " AND instansi = ?"
-		args = append(args, f.Instansi)
-	}
+	query, args := trendQuery(f.Instansi, from, from+int64(f.Days)*microsPerDay)
 	var rows []struct {
 		Day int64 `db:"d"`
 		N   int64 `db:"n"`
 	}
-	if err := all(ctx, s.db, &rows, `SELECT (activated_at - CAST(? AS BIGINT)) / `+fmt.Sprint(microsPerDay)+` AS d,
-		COUNT(*) AS n FROM users
-		WHERE activated_at > 0 AND activated_at >= CAST(? AS BIGINT) AND activated_at < CAST(? AS BIGINT)`+where+`
-		GROUP BY d`, args...); err != nil {
+	if err := all(ctx, s.db, &rows, query, args...); err != nil {
 		return nil, err
 	}
 	out := make([]storage.DayCount, f.Days)
@@ -141,15 +151,17 @@ func (s *Store) PendingUsers(ctx context.Context, f storage.PendingFilter, after
 	return s.pendingPage(ctx, f, after, limit)
 }
 
-func (s *Store) pendingPage(ctx context.Context, f storage.PendingFilter, after string, limit int) ([]storage.PendingUser, error) {
+// pendingQuery reads one keyset page through users_pending or
+// users_pending_unit.
+func pendingQuery(f storage.PendingFilter, after string, limit int) (string, []any, error) {
 	if limit < 1 || limit > storage.MaxPendingPage {
-		return nil, fmt.Errorf("page of %d accounts (want 1..%d)", limit, storage.MaxPendingPage)
+		return "", nil, fmt.Errorf("page of %d accounts (want 1..%d)", limit, storage.MaxPendingPage)
 	}
 	where := []string{pendingState, "nip > ?"}
 	args := []any{after}
 	switch {
 	case f.UnitKerja != "" && f.Instansi == "":
-		return nil, errors.New("a work unit without its agency")
+		return "", nil, errors.New("a work unit without its agency")
 	case f.UnitKerja != "":
 		where = append(where, "instansi = ?", "unit_kerja = ?")
 		args = append(args, f.Instansi, f.UnitKerja)
@@ -157,10 +169,17 @@ func (s *Store) pendingPage(ctx context.Context, f storage.PendingFilter, after 
 		where = append(where, "instansi = ?")
 		args = append(args, f.Instansi)
 	}
-	args = append(args, limit)
+	return `SELECT ` + pendingColumns + ` FROM users WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY nip LIMIT ?`, append(args, limit), nil
+}
+
+func (s *Store) pendingPage(ctx context.Context, f storage.PendingFilter, after string, limit int) ([]storage.PendingUser, error) {
+	query, args, err := pendingQuery(f, after, limit)
+	if err != nil {
+		return nil, err
+	}
 	var rows []pendingRow
-	if err := all(ctx, s.db, &rows, `SELECT `+pendingColumns+` FROM users WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY nip LIMIT ?`, args...); err != nil {
+	if err := all(ctx, s.db, &rows, query, args...); err != nil {
 		return nil, err
 	}
 	out := make([]storage.PendingUser, len(rows))
