@@ -58,9 +58,11 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
 
-// testOptions are the defaults with the test's clock and logger.
+// testOptions are the defaults with the test's clock and logger, keeping
+// the RS256 series only: the schedule tests follow one series, and
+// TestSeries_* run both.
 func testOptions(t testing.TB, c *clock) Options {
-	return Options{Now: c.Now, Logger: testLogger(t)}
+	return Options{Now: c.Now, Logger: testLogger(t), Algorithms: []jose.SignatureAlgorithm{jose.RS256}}
 }
 
 func newManager(t testing.TB, store storage.KeyStore, sealer *seal.Sealer, opts Options) *Manager {
@@ -74,7 +76,7 @@ func newManager(t testing.TB, store storage.KeyStore, sealer *seal.Sealer, opts 
 
 func signerID(t *testing.T, m *Manager) string {
 	t.Helper()
-	k, err := m.Signer(t.Context())
+	k, err := m.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer: %v", err)
 	}
@@ -130,7 +132,7 @@ func jwksIDs(t *testing.T, m *Manager) []string {
 // the token endpoint does.
 func sign(t testing.TB, m *Manager, payload string) string {
 	t.Helper()
-	k, err := m.Signer(t.Context())
+	k, err := m.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer: %v", err)
 	}

@@ -1,10 +1,12 @@
-// Package keys manages the RS256 keys that sign asnidp's tokens: it creates
-// them, keeps their private parts sealed in the shared store, rotates them
-// on a schedule and publishes them as a JWKS.
+// Package keys manages the keys that sign asnidp's tokens, one series per
+// algorithm (RS256, the default, and ES256 for clients that register it):
+// it creates them, keeps their private parts sealed in the shared store,
+// rotates them on a schedule and publishes them all as one JWKS.
 //
 // Every key lives in the store, so all OP processes sign with the same keys
 // and publish the same set; a process never invents a key of its own. The
-// life of a key, by its ActiveAt and the clock:
+// life of a key, by its ActiveAt and the clock, among the keys of its
+// algorithm:
 //
 //	next     stored and published, not signing yet (ActiveAt > now)
 //	current  signing: the key with the greatest ActiveAt <= now
@@ -28,8 +30,8 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +51,11 @@ import (
 // MinBits is the smallest RSA modulus accepted for a signing key.
 const MinBits = 2048
 
+// Algorithms are the signature algorithms asnidp keeps keys for. Each has
+// its own series of keys with the same rotation rules; RS256 is the
+// default for clients that register none.
+var Algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+
 var (
 	// ErrNotInitialized is returned by Signer, PublicKeys and JWKS before
 	// Init has loaded the keys.
@@ -62,8 +69,11 @@ var (
 
 // Options configure a Manager. Zero fields take the documented defaults.
 type Options struct {
-	// Bits is the RSA modulus size of new keys: default 2048, at least
-	// MinBits.
+	// Algorithms are the key series to keep, each with a first key made by
+	// Init and rotated by Maintain: default all of Algorithms.
+	Algorithms []jose.SignatureAlgorithm
+	// Bits is the RSA modulus size of new RS256 keys: default 2048, at
+	// least MinBits.
 	Bits int
 	// RotationPeriod is how long a key signs before a successor is added:
 	// default 30 days.
@@ -83,7 +93,7 @@ type Options struct {
 	RefreshInterval time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Rand supplies the random key IDs; default crypto/rand. RSA key
+	// Rand supplies the random key IDs; default crypto/rand. Key
 	// generation always draws from crypto/rand (the standard library
 	// ignores any other reader since Go 1.26).
 	Rand io.Reader
@@ -93,6 +103,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Algorithms == nil {
+		o.Algorithms = Algorithms
+	}
 	if o.Bits == 0 {
 		o.Bits = MinBits
 	}
@@ -123,6 +136,14 @@ func (o Options) withDefaults() Options {
 // validate reports every bad option at once.
 func (o Options) validate() error {
 	var errs []error
+	for _, alg := range o.Algorithms {
+		if !slices.Contains(Algorithms, alg) {
+			errs = append(errs, fmt.Errorf("algorithm %q is not one of %v", alg, Algorithms))
+		}
+	}
+	if len(o.Algorithms) == 0 {
+		errs = append(errs, errors.New("no signing algorithm"))
+	}
 	if o.Bits < MinBits {
 		errs = append(errs, fmt.Errorf("key size %d bits is below the minimum of %d", o.Bits, MinBits))
 	}
@@ -151,7 +172,7 @@ func (o Options) validate() error {
 type Key struct {
 	ID        string
 	Algorithm jose.SignatureAlgorithm
-	Private   *rsa.PrivateKey
+	Private   crypto.Signer // *rsa.PrivateKey for RS256, *ecdsa.PrivateKey for ES256
 }
 
 // Manager owns the signing keys of one process. Its methods are safe for
@@ -184,7 +205,7 @@ func NewManager(store storage.KeyStore, sealer *seal.Sealer, opts Options) *Mana
 }
 
 // Init loads and unseals every stored key, after creating the first key
-// (signing at once) when the store has none. A key that does not unseal or
+// of each algorithm (signing at once) that the store has none of. A key that does not unseal or
 // parse, for example because the master key changed or a row was altered,
 // is an error naming its kid: the process must not start, as a key of its
 // own would make tokens that other processes cannot verify.
@@ -194,57 +215,68 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	if _, err := m.loadOrAddFirstLocked(ctx); err != nil {
+	if _, _, err := m.loadOrAddFirstLocked(ctx); err != nil {
 		return fmt.Errorf("init signing keys: %w", err)
 	}
 	return nil
 }
 
-// loadOrAddFirstLocked reloads the keys and, when the store has none,
-// adds the first one. It returns the keys that were loaded, which are
-// none when it added the first.
-func (m *Manager) loadOrAddFirstLocked(ctx context.Context) (*keySet, error) {
+// loadOrAddFirstLocked reloads the keys and, for each algorithm the store
+// has no key of, adds the first one. It returns the keys as loaded before
+// any was added, and whether one was.
+func (m *Manager) loadOrAddFirstLocked(ctx context.Context) (*keySet, bool, error) {
 	set, err := m.reloadLocked(ctx)
-	if err != nil || len(set.keys) > 0 {
-		return set, err
+	if err != nil {
+		return nil, false, err
 	}
-	return &keySet{}, m.addFirstLocked(ctx)
+	added := false
+	for _, alg := range m.opts.Algorithms {
+		if len(set.byAlg[alg]) > 0 {
+			continue
+		}
+		if err := m.addFirstLocked(ctx, alg); err != nil {
+			return nil, false, err
+		}
+		added = true
+	}
+	return set, added, nil
 }
 
-// addFirstLocked stores a first key that signs at once, unless another
-// process stored one meanwhile, and loads the result.
-func (m *Manager) addFirstLocked(ctx context.Context) error {
+// addFirstLocked stores a first key of alg that signs at once, unless
+// another process stored one meanwhile, and loads the result.
+func (m *Manager) addFirstLocked(ctx context.Context, alg jose.SignatureAlgorithm) error {
 	now := m.opts.Now()
-	if _, err := m.add(ctx, now, now, firstKeyNotBefore); err != nil {
+	if _, err := m.add(ctx, alg, now, now, firstKeyNotBefore); err != nil {
 		return err
 	}
 	set, err := m.reloadLocked(ctx)
 	if err != nil {
 		return err
 	}
-	if len(set.keys) == 0 {
-		return fmt.Errorf("load first signing key: %w", ErrNoSigningKey)
+	if len(set.byAlg[alg]) == 0 {
+		return fmt.Errorf("load first %s signing key: %w", alg, ErrNoSigningKey)
 	}
 	return nil
 }
 
-// Signer returns the key that signs now: the one with the greatest
-// ActiveAt not after now.
-func (m *Manager) Signer(ctx context.Context) (*Key, error) {
+// Signer returns the key of alg that signs now: the one of alg with the
+// greatest ActiveAt not after now.
+func (m *Manager) Signer(ctx context.Context, alg jose.SignatureAlgorithm) (*Key, error) {
 	now := m.opts.Now()
 	set, err := m.current(ctx, now)
 	if err != nil {
 		return nil, err
 	}
-	i := signerIndex(set.keys, now)
+	keys := set.byAlg[alg]
+	i := signerIndex(keys, now)
 	if i < 0 {
-		return nil, ErrNoSigningKey
+		return nil, fmt.Errorf("%s: %w", alg, ErrNoSigningKey)
 	}
-	return set.keys[i].key, nil
+	return keys[i].key, nil
 }
 
-// PublicKeys returns every published key (use "sig", alg RS256, with its
-// kid), ordered by ActiveAt, oldest first.
+// PublicKeys returns every published key (use "sig", its alg and kid),
+// ordered by ActiveAt, oldest first.
 func (m *Manager) PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
 	set, err := m.current(ctx, m.opts.Now())
 	if err != nil {
@@ -296,8 +328,19 @@ func (m *Manager) current(ctx context.Context, now time.Time) (*keySet, error) {
 // keySet is an immutable snapshot of the stored keys, unsealed.
 type keySet struct {
 	keys   []*entry // ordered by ActiveAt, oldest first
+	byAlg  map[jose.SignatureAlgorithm][]*entry
 	public []jose.JSONWebKey
 	jwks   []byte
+}
+
+// byAlgorithm splits keys, keeping their order, into one series per
+// algorithm: each series has its own schedule.
+func byAlgorithm(keys []*entry) map[jose.SignatureAlgorithm][]*entry {
+	out := make(map[jose.SignatureAlgorithm][]*entry, len(Algorithms))
+	for _, e := range keys {
+		out[e.key.Algorithm] = append(out[e.key.Algorithm], e)
+	}
+	return out
 }
 
 // entry is one loaded key with the stored bytes it came from, so a reload
@@ -352,7 +395,7 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 	if old != nil && slices.Equal(old.keys, keys) {
 		return old, nil
 	}
-	set := &keySet{keys: keys, public: make([]jose.JSONWebKey, len(keys))}
+	set := &keySet{keys: keys, byAlg: byAlgorithm(keys), public: make([]jose.JSONWebKey, len(keys))}
 	for i, e := range keys {
 		set.public[i] = e.public
 	}
@@ -364,8 +407,8 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 	return set, nil
 }
 
-// signerIndex returns the index of the key that signs at now among keys
-// ordered by ActiveAt: the last one active at now. When none is active
+// signerIndex returns the index of the key that signs at now among keys of
+// one algorithm ordered by ActiveAt: the last one active at now. When none is active
 // yet it returns the first key: that happens only in a process whose clock
 // runs behind the one that created the first key, and that key is already
 // published. It returns -1 for no keys.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/asnidp/asnidp/storage"
@@ -39,7 +40,7 @@ func TestInit_FirstKeyOnceAndRestart(t *testing.T) {
 	if err := m.Init(t.Context()); err != nil {
 		t.Fatalf("second Init: %v", err)
 	}
-	first, err := m.Signer(t.Context())
+	first, err := m.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer: %v", err)
 	}
@@ -47,14 +48,14 @@ func TestInit_FirstKeyOnceAndRestart(t *testing.T) {
 
 	c.Advance(time.Minute)
 	restarted := newManager(t, openStore(t, path), newSealer(t, master), testOptions(t, c))
-	got, err := restarted.Signer(t.Context())
+	got, err := restarted.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer after restart: %v", err)
 	}
 	if got.ID != kid {
 		t.Errorf("Signer after restart = %q, want %q", got.ID, kid)
 	}
-	if !got.Private.Equal(first.Private) {
+	if !got.Private.(*rsa.PrivateKey).Equal(first.Private) {
 		t.Errorf("private key after restart differs from the one before")
 	}
 	if got, want := listStatus(t, restarted), []string{kid + ":current"}; !cmp.Equal(got, want) {
@@ -111,7 +112,7 @@ func TestJWKS_PublicPartsOnly(t *testing.T) {
 func TestSigner_CachedAcrossReloads(t *testing.T) {
 	c := newClock()
 	m := newManager(t, newStore(t), newSealer(t, newMasterKey(t)), testOptions(t, c))
-	k1, err := m.Signer(t.Context())
+	k1, err := m.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer: %v", err)
 	}
@@ -121,14 +122,14 @@ func TestSigner_CachedAcrossReloads(t *testing.T) {
 	}
 
 	c.Advance(2 * m.opts.RefreshInterval) // the next call reloads
-	k2, err := m.Signer(t.Context())
+	k2, err := m.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer: %v", err)
 	}
 	if err := m.Maintain(t.Context()); err != nil {
 		t.Fatalf("Maintain: %v", err)
 	}
-	k3, err := m.Signer(t.Context())
+	k3, err := m.Signer(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Signer: %v", err)
 	}
@@ -146,7 +147,7 @@ func TestSigner_CachedAcrossReloads(t *testing.T) {
 
 func TestManager_NotInitialized(t *testing.T) {
 	m := NewManager(newStore(t), newSealer(t, newMasterKey(t)), Options{Logger: testLogger(t)})
-	if _, err := m.Signer(t.Context()); !errors.Is(err, ErrNotInitialized) {
+	if _, err := m.Signer(t.Context(), jose.RS256); !errors.Is(err, ErrNotInitialized) {
 		t.Errorf("Signer before Init error = %v, want %v", err, ErrNotInitialized)
 	}
 	if _, err := m.PublicKeys(t.Context()); !errors.Is(err, ErrNotInitialized) {
@@ -178,7 +179,7 @@ func TestInit_H8_BadOptions(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Init error = %v, want it to contain %q", err, tc.want)
 			}
-			if _, err := m.Rotate(t.Context()); err == nil {
+			if _, err := m.Rotate(t.Context(), jose.RS256); err == nil {
 				t.Errorf("Rotate with bad options succeeded")
 			}
 			if rows, _ := store.SigningKeys(t.Context()); len(rows) != 0 {
@@ -220,7 +221,7 @@ func TestInit_H7_BrokenKeyRefusesToStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherJWK, err := publicJWK(good.ID, &other.PublicKey).MarshalJSON()
+	otherJWK, err := publicJWK(good.ID, jose.RS256, &other.PublicKey).MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,12 @@ func TestInit_H7_BrokenKeyRefusesToStart(t *testing.T) {
 			k := good
 			k.Algorithm = "HS256"
 			return k
-		}, master: master, want: `algorithm "HS256" is not RS256`},
+		}, master: master, want: `algorithm "HS256" is not one of`},
+		{name: "algorithm column changed", row: func() storage.SigningKey {
+			k := good
+			k.Algorithm = "ES256"
+			return k
+		}, master: master, want: "an RSA key cannot sign ES256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := tc.row()
@@ -276,7 +282,7 @@ func TestInit_H7_BrokenKeyRefusesToStart(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), k.ID) {
 				t.Errorf("Init error = %q, want it to contain %q and the kid %q", err, tc.want, k.ID)
 			}
-			if _, err := restarted.Signer(t.Context()); !errors.Is(err, ErrNotInitialized) {
+			if _, err := restarted.Signer(t.Context(), jose.RS256); !errors.Is(err, ErrNotInitialized) {
 				t.Errorf("Signer after failed Init error = %v, want %v", err, ErrNotInitialized)
 			}
 			if rows := mustRows(t, store); len(rows) != 1 || rows[0].ID != k.ID {
@@ -310,7 +316,7 @@ func TestRotate_H7_WrongMasterKeyAddsNothing(t *testing.T) {
 	wrong := NewManager(store, newSealer(t, newMasterKey(t)), testOptions(t, c))
 	for name, call := range map[string]func() error{
 		"Init":     func() error { return wrong.Init(t.Context()) },
-		"Rotate":   func() error { _, err := wrong.Rotate(t.Context()); return err },
+		"Rotate":   func() error { _, err := wrong.Rotate(t.Context(), jose.RS256); return err },
 		"Maintain": func() error { return wrong.Maintain(t.Context()) },
 	} {
 		err := call()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/asnidp/asnidp/storage"
@@ -122,7 +123,7 @@ func TestRotate_Pending(t *testing.T) {
 	k1 := signerID(t, m)
 
 	c.Advance(time.Minute)
-	next, err := m.Rotate(t.Context())
+	next, err := m.Rotate(t.Context(), jose.RS256)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -135,7 +136,7 @@ func TestRotate_Pending(t *testing.T) {
 	}
 
 	c.Advance(time.Minute)
-	again, err := m.Rotate(t.Context())
+	again, err := m.Rotate(t.Context(), jose.RS256)
 	if !errors.Is(err, ErrRotationPending) {
 		t.Errorf("second Rotate error = %v, want %v", err, ErrRotationPending)
 	}

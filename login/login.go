@@ -28,6 +28,7 @@ import (
 	"github.com/asnidp/asnidp/internal/secret"
 	"github.com/asnidp/asnidp/internal/session"
 	"github.com/asnidp/asnidp/internal/throttle"
+	"github.com/asnidp/asnidp/internal/webguard"
 	"github.com/asnidp/asnidp/storage"
 	"github.com/asnidp/asnidp/templates"
 )
@@ -351,25 +352,10 @@ func (h *Handler) localizerFor(c echo.Context, uiLocales []string) *i18n.Localiz
 	return h.catalog.Localizer(prefs...)
 }
 
-// pageError is an error the employee sees as a localized message.
-type pageError struct {
-	status int
-	key    string
-	cause  error
-}
+// pageError is an error shown as a localized message (internal/webguard).
+type pageError = webguard.PageError
 
-func (e *pageError) Error() string {
-	if e.cause != nil {
-		return e.key + ": " + e.cause.Error()
-	}
-	return e.key
-}
-
-func (e *pageError) Unwrap() error { return e.cause }
-
-func fail(status int, key string, cause error) error {
-	return &pageError{status: status, key: key, cause: cause}
-}
+func fail(status int, key string, cause error) error { return webguard.Refuse(status, key, cause) }
 
 // handleError logs the detail once and shows a fixed, localized message:
 // never a stack trace or an internal error text.
@@ -377,33 +363,33 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	pe := &pageError{status: http.StatusInternalServerError, key: "error.internal"}
+	pe := &pageError{Status: http.StatusInternalServerError, Key: "error.internal"}
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &pe):
 	case errors.As(err, &he):
-		pe = &pageError{status: he.Code, key: "error.bad_request"}
+		pe = &pageError{Status: he.Code, Key: "error.bad_request"}
 		switch he.Code {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
-			pe.key = "error.not_found"
+			pe.Key = "error.not_found"
 		case http.StatusRequestEntityTooLarge:
-			pe.key = "error.bad_request"
+			pe.Key = "error.bad_request"
 		}
 	case errors.Is(err, password.ErrBusy):
-		pe = &pageError{status: http.StatusServiceUnavailable, key: "login.busy"}
+		pe = &pageError{Status: http.StatusServiceUnavailable, Key: "login.busy"}
 		c.Response().Header().Set("Retry-After", "5")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		pe = &pageError{status: http.StatusServiceUnavailable, key: "error.unavailable"}
+		pe = &pageError{Status: http.StatusServiceUnavailable, Key: "error.unavailable"}
 	}
 	level := slog.LevelInfo
-	if pe.status >= 500 {
+	if pe.Status >= 500 {
 		level = slog.LevelError
 	}
 	h.log.Log(c.Request().Context(), level, "login page error",
-		"status", pe.status, "message", pe.key, "path", c.Request().URL.Path, "ip", c.RealIP(), "err", err)
-	if rerr := h.render(c, pe.status, "error", &errorView{layout: layout{Title: "error.title"}, Message: pe.key}); rerr != nil {
+		"status", pe.Status, "message", pe.Key, "path", c.Request().URL.Path, "ip", c.RealIP(), "err", err)
+	if rerr := h.render(c, pe.Status, "error", &errorView{layout: layout{Title: "error.title"}, Message: pe.Key}); rerr != nil {
 		h.log.Error("render error page", "err", rerr)
-		c.Response().WriteHeader(pe.status)
+		c.Response().WriteHeader(pe.Status)
 	}
 }
 

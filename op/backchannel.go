@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
@@ -161,16 +160,13 @@ func (p *Provider) postLogoutToken(ctx context.Context, client *http.Client, d *
 	return nil
 }
 
-// logoutToken signs the token for one delivery with the current key.
+// logoutToken signs the token for one delivery with the current key of
+// the algorithm the client registered for its ID tokens, which it verifies
+// logout tokens with too.
 func (p *Provider) logoutToken(ctx context.Context, d *storage.LogoutDelivery) (string, error) {
-	k, err := p.keys.Signer(ctx)
+	c, err := p.store.ClientByID(ctx, d.ClientID)
 	if err != nil {
-		return "", fmt.Errorf("load signing key: %w", err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: k.Private},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", k.ID))
-	if err != nil {
-		return "", fmt.Errorf("make signer: %w", err)
+		return "", fmt.Errorf("load client %q: %w", d.ClientID, err)
 	}
 	now := p.now()
 	claims := logoutClaims{
@@ -183,11 +179,7 @@ func (p *Provider) logoutToken(ctx context.Context, d *storage.LogoutDelivery) (
 		SID:      d.SessionID,
 		Events:   map[string]struct{}{backchannelEvent: {}},
 	}
-	token, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		return "", fmt.Errorf("sign logout token: %w", err)
-	}
-	return token, nil
+	return p.signJWT(ctx, clientAlg(c), typLogoutToken, claims)
 }
 
 // NoRedirects is the HTTP client policy for back-channel calls: a logout

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
@@ -96,6 +97,9 @@ func ValidateClient(c *storage.Client) error {
 	}
 	if c.Public && c.HasKeys() {
 		errs = append(errs, errors.New("a public client cannot register keys: it cannot keep a private key"))
+	}
+	if c.IDTokenAlg != "" && !slices.Contains(TokenAlgorithms, jose.SignatureAlgorithm(c.IDTokenAlg)) {
+		errs = append(errs, fmt.Errorf("id_token_signed_response_alg %q is not one of %v", c.IDTokenAlg, TokenAlgorithms))
 	}
 	if c.JWKS != "" && c.JWKSURI != "" {
 		errs = append(errs, errors.New("register a key set or a jwks_uri, not both (RFC 7591 §2)"))

@@ -202,7 +202,11 @@ func New(cfg Config, store Storage, km *keys.Manager, hash *secret.MAC) (*Provid
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, oidcop.WithAllowInsecure()) // loopback only; config refuses any other http issuer
 	}
-	opts = append(opts, oidcop.WithLogger(cfg.Logger))
+	opts = append(opts, oidcop.WithLogger(cfg.Logger),
+		// The library's verifiers take RS256 only unless told; asnidp's own
+		// tokens come in either of its algorithms.
+		oidcop.WithAccessTokenVerifierOpts(oidcop.WithSupportedAccessTokenSigningAlgorithms(tokenAlgNames()...)),
+		oidcop.WithIDTokenHintVerifierOpts(oidcop.WithSupportedIDTokenHintSigningAlgorithms(tokenAlgNames()...)))
 	provider, err := oidcop.NewProvider(opConfig, &adapter{p}, oidcop.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create oidc provider: %w", err)
@@ -261,7 +265,7 @@ func (p *Provider) renderDiscovery(legacy *oidcop.LegacyServer) ([]byte, error) 
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
-	d.IDTokenSigningAlgValuesSupported = []string{"RS256"}
+	d.IDTokenSigningAlgValuesSupported = tokenAlgNames()
 	algs := make([]string, len(ClientSigningAlgorithms))
 	for i, a := range ClientSigningAlgorithms {
 		algs[i] = string(a)

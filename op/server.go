@@ -289,7 +289,11 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		}
 		return nil, err
 	}
-	resp, err := oidcop.CreateTokenResponse(ctx, authReq, r.Client, p.op, true, r.Data.Code, "")
+	c, err := ourClient(r.Client)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.tokenResponse(ctx, authReq, c, r.Data.Code, "")
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,14 @@ type Client struct {
 	// RequirePAR makes the client send every authorization request by
 	// pushed authorization request (RFC 9126).
 	RequirePAR bool
+	// IDTokenAlg is the algorithm of the client's ID tokens (and JWT
+	// access tokens): "RS256" (also when empty) or "ES256"
+	// (id_token_signed_response_alg, OpenID Connect Registration).
+	IDTokenAlg string
+	// AccessTokenJWT gives the client RFC 9068 JWT access tokens
+	// (typ at+jwt) that resource servers can verify offline; otherwise
+	// its access tokens are opaque.
+	AccessTokenJWT bool
 	// Static marks a client declared in config.yaml (synced at start).
 	Static    bool
 	CreatedAt time.Time

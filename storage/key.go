@@ -23,8 +23,9 @@ type SigningKey struct {
 type KeyStore interface {
 	// SigningKeys returns every stored key ordered by ActiveAt, oldest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
-	// AddSigningKey inserts k unless a key with ActiveAt after notBefore
-	// already exists, and reports whether k was inserted. Check and insert
+	// AddSigningKey inserts k unless a key of k's algorithm with ActiveAt
+	// after notBefore already exists, and reports whether k was inserted:
+	// each algorithm's keys rotate on their own. Check and insert
 	// are one transaction, so processes starting together add one key.
 	AddSigningKey(ctx context.Context, k *SigningKey, notBefore time.Time) (bool, error)
 	// DeleteSigningKey removes a key that no unexpired token can carry.

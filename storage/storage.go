@@ -45,6 +45,9 @@ type Store interface {
 	RecoveryStore
 	AccountSecurityStore
 	PushedAuthRequestStore
+	OperatorStore
+	ConfirmationStore
+	FunnelStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Prune deletes rows that expired before now (auth requests, tokens,

@@ -50,6 +50,9 @@ type User struct {
 	TOTPLocked bool
 
 	LastLoginAt time.Time
+	// ActivatedAt is when an authenticator was first bound (zero: never).
+	// A reset or a replacement of the authenticator leaves it as it is.
+	ActivatedAt time.Time
 	// RecoverySkippedAt is when the employee put off saving recovery
 	// codes (zero: never); the offer can be put off once.
 	RecoverySkippedAt time.Time
@@ -117,7 +120,8 @@ type UserStore interface {
 	RecordLogin(ctx context.Context, userID string, now time.Time) error
 
 	// BindTOTP stores a sealed seed and the step its confirmation code used,
-	// and moves the account to active. It fails with ErrConflict when a seed
+	// moves the account to active, and stamps ActivatedAt with now when it
+	// is still zero (the first binding activates). It fails with ErrConflict when a seed
 	// is already bound (a bound seed changes only through ReplaceTOTP or
 	// ResetTOTP).
 	BindTOTP(ctx context.Context, userID string, sealedSecret []byte, step int64, now time.Time) error

@@ -38,9 +38,16 @@ type Renderer struct {
 // NewRenderer parses pages/layout.html with each of pages/<name>.html.
 // Development may pass os.DirFS to see edits without rebuilding.
 func NewRenderer(fsys fs.FS, names ...string) (*Renderer, error) {
+	return NewLayoutRenderer(fsys, "layout", nil, names...)
+}
+
+// NewLayoutRenderer parses pages/<layout>.html with each of
+// pages/<name>.html, with funcs available to every template (the agency
+// console's pages have a layout of their own).
+func NewLayoutRenderer(fsys fs.FS, layout string, funcs template.FuncMap, names ...string) (*Renderer, error) {
 	r := &Renderer{pages: make(map[string]*template.Template, len(names))}
 	for _, name := range names {
-		t, err := template.New("layout.html").ParseFS(fsys, "pages/layout.html", "pages/"+name+".html")
+		t, err := template.New(layout+".html").Funcs(funcs).ParseFS(fsys, "pages/"+layout+".html", "pages/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}

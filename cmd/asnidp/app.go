@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/asnidp/asnidp/internal/audit"
@@ -39,6 +40,10 @@ type app struct {
 	monitor *monitor.Monitor
 	// provider is set by handler; background work needs it.
 	provider *op.Provider
+	// consoleAddr is admin.listen's bound address when the console has a
+	// listener of its own; consoleOnly, set by handler, serves it there.
+	consoleAddr string
+	consoleOnly http.Handler
 }
 
 // loadConfig reads the config file and environment; every problem is in

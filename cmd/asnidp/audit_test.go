@@ -262,7 +262,7 @@ func TestAudit_UnknownTypeRefused(t *testing.T) {
 		}
 		msg := err.Error()
 		for _, want := range []string{`--type: unknown event type or family "` + bad + `"`,
-			"families: account, client, key, login, mfa, password, reset, session, token, user;",
+			"families: account, client, key, login, mfa, operator, password, reset, session, token, user;",
 			"types: account.not_me, client.assertion_replayed, client.created, client.removed, client.request_object_refused, key.rotated,", "user.created"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("audit --type %s error = %q, want it to contain %q", bad, msg, want)

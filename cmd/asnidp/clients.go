@@ -26,13 +26,14 @@ func clientCommand(e *env) *cobra.Command {
 
 func clientAddCommand(e *env) *cobra.Command {
 	var (
-		c        storage.Client
-		pkce     string
-		grants   []string
-		jwksFile string
+		c           storage.Client
+		pkce        string
+		grants      []string
+		jwksFile    string
+		accessToken string
 	)
 	cmd := &cobra.Command{
-		Use:   "add --id ID --redirect-uri URI [--redirect-uri URI2] [--public] [--pkce optional] [--jwks-file F | --jwks-uri URL] [--require-par]",
+		Use:   "add --id ID --redirect-uri URI [--redirect-uri URI2] [--public] [--pkce optional] [--jwks-file F | --jwks-uri URL] [--require-par] [--id-token-alg ES256] [--access-token jwt]",
 		Short: "Register a client; a confidential client's secret is printed once, alone on the last line (none for a client with keys)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,6 +43,13 @@ func clientAddCommand(e *env) *cobra.Command {
 				c.PKCEOptional = true
 			default:
 				return fmt.Errorf("--pkce must be required or optional, got %q", pkce)
+			}
+			switch accessToken {
+			case "opaque":
+			case "jwt":
+				c.AccessTokenJWT = true
+			default:
+				return fmt.Errorf("--access-token must be opaque or jwt, got %q", accessToken)
 			}
 			c.GrantTypes = grants
 			if len(c.GrantTypes) == 0 {
@@ -84,6 +92,8 @@ func clientAddCommand(e *env) *cobra.Command {
 	f.StringVar(&jwksFile, "jwks-file", "", "the client's public keys, a JWKS JSON file (RSA or EC P-256; RS256, PS256, ES256): it then authenticates with private_key_jwt, has no secret, and may sign request objects")
 	f.StringVar(&c.JWKSURI, "jwks-uri", "", "where the client publishes its public keys (https), instead of --jwks-file")
 	f.BoolVar(&c.RequirePAR, "require-par", false, "the client must push every authorization request (RFC 9126)")
+	f.StringVar(&c.IDTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default) or ES256, also for its JWT access and logout tokens")
+	f.StringVar(&accessToken, "access-token", "opaque", "access token format: opaque, or jwt (RFC 9068 at+jwt, verifiable offline)")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
 }
@@ -104,6 +114,12 @@ func clientKind(c *storage.Client) string {
 	}
 	if c.RequirePAR {
 		kind += ", PAR required"
+	}
+	if c.IDTokenAlg != "" {
+		kind += ", " + c.IDTokenAlg + " tokens"
+	}
+	if c.AccessTokenJWT {
+		kind += ", JWT access tokens"
 	}
 	return kind
 }
@@ -178,6 +194,8 @@ func staticClients(list []configClient) ([]*storage.Client, error) {
 			BackchannelLogoutURI:   cc.BackchannelLogoutURI,
 			JWKSURI:                cc.JWKSURI,
 			RequirePAR:             cc.RequirePAR,
+			IDTokenAlg:             cc.IDTokenAlg,
+			AccessTokenJWT:         cc.AccessToken == "jwt",
 			Static:                 true,
 		}
 		if cc.JWKSFile != "" {

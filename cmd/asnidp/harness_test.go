@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -300,6 +301,13 @@ func (b *browser) follow(opURL, u string) *page {
 	if strings.HasPrefix(u, "/") {
 		u = opURL + u
 	}
+	return b.followOn(u, opURL)
+}
+
+// followOn GETs u and follows redirects while they stay on one of
+// origins; it returns the last page.
+func (b *browser) followOn(u string, origins ...string) *page {
+	b.t.Helper()
 	for range 10 {
 		p := b.get(u)
 		loc := p.location()
@@ -310,7 +318,7 @@ func (b *browser) follow(opURL, u string) *page {
 		if err != nil {
 			b.t.Fatalf("bad Location %q: %v", loc, err)
 		}
-		if !strings.HasPrefix(next.String(), opURL) {
+		if !slices.ContainsFunc(origins, func(o string) bool { return strings.HasPrefix(next.String(), o) }) {
 			return p
 		}
 		u = next.String()

@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
 	"github.com/asnidp/asnidp/internal/audit"
+	"github.com/asnidp/asnidp/keys"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -32,21 +35,31 @@ func keysCommand(e *env) *cobra.Command {
 				return tw.Flush()
 			})
 		},
-	}, &cobra.Command{
-		Use:   "rotate",
-		Short: "Add the next signing key: published in JWKS now, signing after keys.publish_lead",
+	}, rotateCommand(e))
+	return cmd
+}
+
+func rotateCommand(e *env) *cobra.Command {
+	var alg string
+	cmd := &cobra.Command{
+		Use:   "rotate [--alg RS256|ES256]",
+		Short: "Add the next signing key of one algorithm: published in JWKS now, signing after keys.publish_lead",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(keys.Algorithms, jose.SignatureAlgorithm(alg)) {
+				return fmt.Errorf("--alg %q: want one of %v", alg, keys.Algorithms)
+			}
 			return e.withApp(cmd.Context(), func(a *app) error {
-				k, err := a.keys.Rotate(cmd.Context())
+				k, err := a.keys.Rotate(cmd.Context(), jose.SignatureAlgorithm(alg))
 				if err != nil {
 					return err
 				}
-				e.recordAdmin(cmd.Context(), a, storage.AuditEvent{Type: audit.KeyRotated, Detail: "kid=" + k.ID})
-				fmt.Fprintf(e.stdout, "key %s published; it signs from %s\n", k.ID, k.ActiveAt.UTC().Format(time.RFC3339))
+				e.recordAdmin(cmd.Context(), a, storage.AuditEvent{Type: audit.KeyRotated, Detail: "kid=" + k.ID + " alg=" + k.Algorithm})
+				fmt.Fprintf(e.stdout, "key %s (%s) published; it signs from %s\n", k.ID, k.Algorithm, k.ActiveAt.UTC().Format(time.RFC3339))
 				return nil
 			})
 		},
-	})
+	}
+	cmd.Flags().StringVar(&alg, "alg", string(jose.RS256), "the key series to rotate: RS256 or ES256")
 	return cmd
 }

@@ -57,6 +57,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		keysCommand(e),
 		reportCommand(e),
 		auditCommand(e),
+		operatorCommand(e),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -916,18 +918,30 @@ func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 	if err := json.Unmarshal([]byte(jwks.body), &set); err != nil || len(set.Keys) == 0 {
 		t.Fatalf("JWKS %q: %v", jwks.body, err)
 	}
-	ourKID := set.Keys[0].KeyID
-	ourPublic, ok := set.Keys[0].Key.(*rsa.PublicKey)
-	if !ok {
-		t.Fatalf("JWKS key is %T", set.Keys[0].Key)
+	rsaAt := slices.IndexFunc(set.Keys, func(k jose.JSONWebKey) bool { _, ok := k.Key.(*rsa.PublicKey); return ok })
+	ecAt := slices.IndexFunc(set.Keys, func(k jose.JSONWebKey) bool { _, ok := k.Key.(*ecdsa.PublicKey); return ok })
+	if rsaAt < 0 || ecAt < 0 {
+		t.Fatalf("JWKS %s: want an RSA and an EC key", jwks.body)
 	}
+	ourKID := set.Keys[rsaAt].KeyID
+	ourPublic := set.Keys[rsaAt].Key.(*rsa.PublicKey)
 	der, err := x509.MarshalPKIXPublicKey(ourPublic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ourPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	ourJWK, _ := set.Keys[0].MarshalJSON()
+	ourJWK, _ := set.Keys[rsaAt].MarshalJSON()
+	ourECKID := set.Keys[ecAt].KeyID
+	ourECJWK, _ := set.Keys[ecAt].MarshalJSON()
+	ecDER, err := x509.MarshalPKIXPublicKey(set.Keys[ecAt].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecAttacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -972,6 +986,12 @@ func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 		{"HS256 keyed with our PEM", sign(jose.HS256, ourPEM, map[jose.HeaderKey]any{"kid": ourKID}, false)},
 		{"HS256 keyed with our JWK", sign(jose.HS256, ourJWK, map[jose.HeaderKey]any{"kid": ourKID}, false)},
 		{"HS256 keyed with our modulus", sign(jose.HS256, ourPublic.N.Bytes(), map[jose.HeaderKey]any{"kid": ourKID}, false)},
+		// D21: kid and alg are never confused across the two key series.
+		{"HS256 keyed with our EC JWK", sign(jose.HS256, ourECJWK, map[jose.HeaderKey]any{"kid": ourECKID}, false)},
+		{"HS256 keyed with our EC key's DER", sign(jose.HS256, ecDER, map[jose.HeaderKey]any{"kid": ourECKID}, false)},
+		{"our EC kid, attacker's EC key", sign(jose.ES256, ecAttacker, map[jose.HeaderKey]any{"kid": ourECKID}, false)},
+		{"our EC kid, RS256 signature", sign(jose.RS256, attacker, map[jose.HeaderKey]any{"kid": ourECKID}, false)},
+		{"our RSA kid, ES256 signature", sign(jose.ES256, ecAttacker, map[jose.HeaderKey]any{"kid": ourKID}, false)},
 		{"unknown kid", sign(jose.RS256, attacker, map[jose.HeaderKey]any{"kid": "not-ours"}, false)},
 		{"our kid, attacker's key", sign(jose.RS256, attacker, map[jose.HeaderKey]any{"kid": ourKID}, false)},
 		{"embedded jwk", sign(jose.RS256, attacker, nil, true)},
@@ -1011,6 +1031,12 @@ func TestProtocol_D12_ForgedJWTs(t *testing.T) {
 				if got.status >= 500 || got.status < 400 || got.AccessToken != "" {
 					t.Errorf("client_assertion with %s = %d %s, want a 4xx", grant.Get("grant_type"), got.status, got.body)
 				}
+			}
+
+			// As a JWT access token (D22): userinfo refuses it (a
+			// million dots never reach it: the header is too large).
+			if st := userinfoStatus(t, f.URL, tc.token); st != http.StatusUnauthorized && st != http.StatusRequestHeaderFieldsTooLarge {
+				t.Errorf("userinfo with the forged token = %d, want 401", st)
 			}
 
 			bearer := url.Values{"grant_type": {string(oidc.GrantTypeBearer)}, "assertion": {tc.token}}

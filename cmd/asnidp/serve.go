@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/asnidp/asnidp/admin"
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/config"
 	"github.com/asnidp/asnidp/internal/cookie"
@@ -60,19 +61,40 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 		ln.Close()
 		return err
 	}
+	var adminLn net.Listener
+	if cfg.Admin.Listen != "" {
+		var err error
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+	}
+	closeAll := func() {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+	}
 	a, err := openApp(ctx, cfg, log, now)
 	if err != nil {
-		ln.Close()
+		closeAll()
 		return err
 	}
 	defer a.Close()
+	if adminLn != nil {
+		a.consoleAddr = adminLn.Addr().String()
+	}
 	if err := syncStaticClients(ctx, a); err != nil {
-		ln.Close()
+		closeAll()
+		return err
+	}
+	if err := registerConsoleClient(ctx, a, consoleBaseURL(cfg.Issuer, a.consoleAddr)); err != nil {
+		closeAll()
 		return err
 	}
 	handler, err := a.handler()
 	if err != nil {
-		ln.Close()
+		closeAll()
 		return err
 	}
 
@@ -93,9 +115,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("asnidp serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", cfg.Database.Driver)
+	var consoleSrv *http.Server
+	if adminLn != nil {
+		consoleSrv = &http.Server{
+			Handler: a.consoleOnly, ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: 5 * time.Minute,
+			WriteTimeout: 5 * time.Minute, IdleTimeout: srv.IdleTimeout, MaxHeaderBytes: srv.MaxHeaderBytes, ErrorLog: srv.ErrorLog,
+		}
+		go func() { errc <- consoleSrv.Serve(adminLn) }()
+		log.Info("agency console serving on its own listener", "listen", a.consoleAddr, "url", consoleBaseURL(cfg.Issuer, a.consoleAddr)+"/admin/")
+	}
 
 	select {
 	case err := <-errc:
@@ -105,6 +136,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 	log.Info("shutting down", "grace", shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if consoleSrv != nil {
+		if err := consoleSrv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown the console: %w", err)
+		}
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -171,13 +207,31 @@ func (a *app) handler() (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle(login.Path, pages)
-	static := http.FileServerFS(templates.Static())
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, static)))
+	static := http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(templates.Static())))
+	mux.Handle("GET /static/", static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.monitor.Handler())
 	mux.Handle("/", provider.Handler())
-	return originHeaders(jar.Secure, audit.Middleware(proxies, mux)), nil
+	main := originHeaders(jar.Secure, audit.Middleware(proxies, mux))
+
+	console, err := newConsole(a, jar, consoleBaseURL(cfg.Issuer, a.consoleAddr), mails, catalog, main)
+	if err != nil {
+		return nil, err
+	}
+	if a.consoleAddr == "" {
+		mux.Handle(admin.Path, console)
+		mux.Handle(admin.Path+"/", console)
+		return main, nil
+	}
+	// On its own listener the console is all there is, and the main
+	// listener does not serve it.
+	own := http.NewServeMux()
+	own.Handle(admin.Path+"/", console)
+	own.Handle("GET /static/", static)
+	own.Handle("GET /{$}", http.RedirectHandler(admin.Path+"/", http.StatusSeeOther))
+	a.consoleOnly = originHeaders(jar.Secure, audit.Middleware(proxies, own))
+	return main, nil
 }
 
 // originHeaders sets what holds for every response of the origin, the

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/asnidp/asnidp/internal/alert"
 
 	"github.com/spf13/cobra"
 
@@ -31,11 +30,7 @@ func (e *env) accounts(a *app) (*useradmin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &useradmin.Admin{
-		Store: a.store, Audit: a.audit, Actor: e.actor(),
-		Mail: a.mail, Mails: mails, Lang: catalog.Localizer(), Now: a.now,
-		Links: &alert.Links{Store: a.store, MAC: a.secrets, Issuer: a.cfg.Issuer, Now: a.now},
-	}, nil
+	return accountAdmin(a, mails, catalog, e.actor()), nil
 }
 
 // accountCommand is a command taking NIPs that runs fn on the account

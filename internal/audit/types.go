@@ -69,6 +69,17 @@ const (
 	RequestObjectRefused = "client.request_object_refused"
 	ClientRemoved        = "client.removed"
 	KeyRotated           = "key.rotated"
+
+	// The agency console's operators. OperatorGranted and OperatorRevoked
+	// name the account whose role changed; OperatorDenied is a request an
+	// operator's role does not allow (internal/access), naming the
+	// operator as the actor and the action and target agency in Detail.
+	OperatorGranted = "operator.granted"
+	OperatorRevoked = "operator.revoked"
+	OperatorDenied  = "operator.denied"
+	// OperatorViewed is an operator opening an employee's record in the
+	// console: personal data read, recorded under the employee's NIP.
+	OperatorViewed = "operator.viewed"
 )
 
 // types lists every event type above, so that a filter can be checked
@@ -80,6 +91,7 @@ var types = []string{
 	SessionEnded, TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse,
 	UserCreated, UserUpdated, UserImported, UserDisabled, UserEnabled, UserUnlocked, UserNIPChanged,
 	ClientCreated, ClientAssertionReplayed, RequestObjectRefused, ClientRemoved, KeyRotated,
+	OperatorGranted, OperatorRevoked, OperatorDenied, OperatorViewed,
 }
 
 // Types returns every event type, sorted.

@@ -50,7 +50,7 @@ func TestTypes_ListsEveryConstant(t *testing.T) {
 }
 
 func TestFamilies(t *testing.T) {
-	want := []string{"account", "client", "key", "login", "mfa", "password", "reset", "session", "token", "user"}
+	want := []string{"account", "client", "key", "login", "mfa", "operator", "password", "reset", "session", "token", "user"}
 	if diff := cmp.Diff(want, Families()); diff != "" {
 		t.Errorf("Families() mismatch (-want +got):\n%s", diff)
 	}

@@ -34,6 +34,7 @@ type Config struct {
 	Mail     Mail     `koanf:"mail"`
 	Captcha  Captcha  `koanf:"captcha"`
 	Reset    Reset    `koanf:"reset"`
+	Admin    Admin    `koanf:"admin"`
 	Log      Log      `koanf:"log"`
 	Clients  []Client `koanf:"clients"`
 }
@@ -202,6 +203,21 @@ type Reset struct {
 	AlertCodeFailuresPerHour int `koanf:"alert_code_failures_per_hour"`
 }
 
+// Admin configures the agency console, where operators (`asnidp
+// operator grant`) run the activation campaign of their agencies.
+type Admin struct {
+	// Listen, when set, serves the console on its own address (host:port),
+	// so it can stay off the public network; empty serves it under /admin
+	// on the main listener.
+	Listen string `koanf:"listen"`
+	// StepUp is how recent the operator's second factor must be for an
+	// action on an account (unlock, reset-mfa, disable, enable, import);
+	// an older one is asked for again.
+	StepUp time.Duration `koanf:"step_up"`
+	// MaxUpload bounds an uploaded import file.
+	MaxUpload ByteSize `koanf:"max_upload"`
+}
+
 // Log configures slog.
 type Log struct {
 	Level  string `koanf:"level"`  // debug | info | warn | error
@@ -227,6 +243,12 @@ type Client struct {
 	JWKSURI  string `koanf:"jwks_uri"`
 	// RequirePAR makes the client push its authorization requests.
 	RequirePAR bool `koanf:"require_par"`
+	// IDTokenAlg is id_token_signed_response_alg: RS256 (default) or
+	// ES256, for ID tokens, JWT access tokens and logout tokens.
+	IDTokenAlg string `koanf:"id_token_signed_response_alg"`
+	// AccessToken is the access token format: opaque (default) or jwt
+	// (RFC 9068).
+	AccessToken string `koanf:"access_token"`
 }
 
 // DevMasterKey is the master key of the checked-in development config.
@@ -316,6 +338,7 @@ func Default() Config {
 			IPCodeFailuresPerHour:    20,
 			AlertCodeFailuresPerHour: 100,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Admin: Admin{StepUp: 10 * time.Minute, MaxUpload: 50 * MiB},
+		Log:   Log{Level: "info", Format: "text"},
 	}
 }

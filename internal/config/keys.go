@@ -43,7 +43,10 @@ func checkKeys(t reflect.Type, raw map[string]any, prefix string) (problems []st
 	return problems, bad
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	sizeType     = reflect.TypeFor[ByteSize]()
+)
 
 // checkValue checks one setting of type t at path.
 func checkValue(t reflect.Type, v any, path string) (problems []string, bad []string) {
@@ -55,6 +58,12 @@ func checkValue(t reflect.Type, v any, path string) (problems []string, bad []st
 		}
 		if _, err := time.ParseDuration(strings.TrimSpace(s)); err != nil {
 			return []string{fmt.Sprintf("%s: %q is not a duration (write it like 90s, 10m or 1h30m)", path, s)}, []string{path}
+		}
+	case t == sizeType:
+		if s, ok := v.(string); ok {
+			if _, err := ParseByteSize(s); err != nil {
+				return []string{path + ": " + err.Error()}, []string{path}
+			}
 		}
 	case t.Kind() == reflect.Struct:
 		if m, ok := v.(map[string]any); ok {

@@ -68,6 +68,8 @@ func Load(path string, environ []string) (Config, error) {
 	dc := &mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
+			// ByteSize, the one type of ours that reads text.
+			mapstructure.TextUnmarshallerHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 		),
 		WeaklyTypedInput: true,

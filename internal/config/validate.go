@@ -168,6 +168,8 @@ func (c *Config) Validate() []string {
 	p.atLeast("reset.ip_code_failures_per_hour", r.IPCodeFailuresPerHour, 1)
 	p.atLeast("reset.alert_code_failures_per_hour", r.AlertCodeFailuresPerHour, 1)
 
+	p.admin(c.Admin, c.Listen)
+
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
@@ -203,11 +205,41 @@ func (c *Config) Validate() []string {
 		if !slices.Contains([]string{"", "required", "optional"}, cl.PKCE) {
 			p.add(key+".pkce", "must be required or optional, got %q", cl.PKCE)
 		}
+		if !slices.Contains([]string{"", "RS256", "ES256"}, cl.IDTokenAlg) {
+			p.add(key+".id_token_signed_response_alg", "must be RS256 or ES256, got %q", cl.IDTokenAlg)
+		}
+		if !slices.Contains([]string{"", "opaque", "jwt"}, cl.AccessToken) {
+			p.add(key+".access_token", "must be opaque or jwt, got %q", cl.AccessToken)
+		}
 		if cl.Public && cl.PKCE == "optional" {
 			p.add(key+".pkce", "a public client must use PKCE")
 		}
 	}
 	return p.list
+}
+
+// Bounds of the console's settings: a step-up older than an hour is no
+// longer a fresh second factor, and an import file above 1 GiB is more
+// than any agency's export (a million rows are about 150 MiB).
+const (
+	minStepUp    = time.Minute
+	maxStepUp    = time.Hour
+	minMaxUpload = MiB
+	maxMaxUpload = GiB
+)
+
+func (p *problems) admin(a Admin, mainListen string) {
+	if a.Listen != "" {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			p.add("admin.listen", "must be host:port, or empty to serve the console at /admin on listen; got %q", a.Listen)
+		} else if a.Listen == mainListen {
+			p.add("admin.listen", "must differ from listen (%s); leave it empty to serve the console at /admin there", mainListen)
+		}
+	}
+	p.between("admin.step_up", a.StepUp, minStepUp, maxStepUp)
+	if a.MaxUpload < minMaxUpload || a.MaxUpload > maxMaxUpload {
+		p.add("admin.max_upload", "must be between %s and %s, got %s", minMaxUpload, maxMaxUpload, a.MaxUpload)
+	}
 }
 
 // IsLoopbackHTTP reports whether u is an http URL on a loopback host, the

@@ -18,7 +18,7 @@ import (
 // ReportStore is the storage reports read.
 type ReportStore interface {
 	CountUsers(ctx context.Context, f storage.UserFilter, by storage.Grouping) ([]storage.StateCount, error)
-	ForEachUser(ctx context.Context, f storage.UserFilter, fn func(*storage.User) error) error
+	ForEachPendingUser(ctx context.Context, f storage.PendingFilter, fn func(*storage.PendingUser) error) error
 }
 
 // ReportFormat is how a report is written.
@@ -50,7 +50,9 @@ func ParseGrouping(s string) (storage.Grouping, error) {
 	return "", fmt.Errorf("unknown grouping %q (want instansi or unit_kerja)", s)
 }
 
-// Activation is the state of one group of accounts.
+// Activation is the state of one group of accounts, as storage.StateTally
+// defines it; the fields are the tally's figures, for the report's
+// columns.
 type Activation struct {
 	Instansi    string `json:"instansi,omitempty"`
 	UnitKerja   string `json:"unit_kerja,omitempty"`
@@ -64,22 +66,17 @@ type Activation struct {
 	Rate float64 `json:"activation_rate"`
 }
 
-func (a *Activation) add(st storage.UserState, n int) {
-	switch st {
-	case storage.StateProvisioned:
-		a.Provisioned += n
-	case storage.StatePasswordSet:
-		a.PasswordSet += n
-	case storage.StateActive:
-		a.Active += n
-	case storage.StateDisabled:
-		a.Disabled += n
-	}
-	a.Total += n
-	if inService := a.Total - a.Disabled; inService > 0 {
-		a.Rate = float64(a.Active) / float64(inService)
-	} else {
-		a.Rate = 0
+// activation is the report row of tally.
+func activation(instansi, unit string, tally storage.StateTally) Activation {
+	return Activation{
+		Instansi:    instansi,
+		UnitKerja:   unit,
+		Provisioned: tally.Provisioned,
+		PasswordSet: tally.PasswordSet,
+		Active:      tally.Active,
+		Disabled:    tally.Disabled,
+		Total:       tally.Total(),
+		Rate:        tally.Rate(),
 	}
 }
 
@@ -97,17 +94,25 @@ func ActivationCounts(ctx context.Context, store ReportStore, f storage.UserFilt
 	if err != nil {
 		return nil, fmt.Errorf("count accounts: %w", err)
 	}
-	r := &ActivationReport{By: by, Groups: []Activation{}}
+	type group struct {
+		instansi, unit string
+		tally          storage.StateTally
+	}
+	var groups []group
+	var total storage.StateTally
 	for _, c := range counts {
 		// Counts come ordered by group, so a group's states are adjacent.
-		if n := len(r.Groups); n == 0 || r.Groups[n-1].Instansi != c.Instansi || r.Groups[n-1].UnitKerja != c.UnitKerja {
-			r.Groups = append(r.Groups, Activation{Instansi: c.Instansi, UnitKerja: c.UnitKerja})
+		if n := len(groups); n == 0 || groups[n-1].instansi != c.Instansi || groups[n-1].unit != c.UnitKerja {
+			groups = append(groups, group{instansi: c.Instansi, unit: c.UnitKerja})
 		}
-		r.Groups[len(r.Groups)-1].add(c.State, c.Count)
-		r.Total.add(c.State, c.Count)
+		groups[len(groups)-1].tally.Add(c.State, c.Count)
+		total.Add(c.State, c.Count)
 	}
-	if by == storage.GroupNone {
-		r.Groups = []Activation{}
+	r := &ActivationReport{By: by, Groups: []Activation{}, Total: activation("", "", total)}
+	if by != storage.GroupNone {
+		for _, g := range groups {
+			r.Groups = append(r.Groups, activation(g.instansi, g.unit, g.tally))
+		}
 	}
 	return r, nil
 }
@@ -189,6 +194,10 @@ func percent(g Activation) string {
 	return strconv.FormatFloat(g.Rate*100, 'f', 1, 64) + "%"
 }
 
+// CSVSafe keeps a spreadsheet from running a cell as a formula: a cell
+// starting with = + - @ or a tab is written with a leading quote.
+func CSVSafe(s string) string { return csvSafe(s) }
+
 // csvSafe keeps a spreadsheet from running a cell as a formula.
 func csvSafe(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
@@ -207,12 +216,17 @@ type Pending struct {
 	Since     time.Time         `json:"provisioned_at"`
 }
 
-// WritePending lists the accounts matching f (instansi) that are
-// provisioned or have a password but no authenticator, ordered by NIP,
-// and returns how many it listed. JSON is one object per line, so a list
-// of any length streams.
+// WritePending lists the pending accounts of instansi (all agencies when
+// empty), those provisioned or with a password but no authenticator, as
+// the console's pending list does, ordered by NIP, and returns how many it
+// listed. JSON is one object per line, so a list of any length streams.
 func WritePending(ctx context.Context, store ReportStore, instansi string, w io.Writer, format ReportFormat) (int, error) {
-	f := storage.UserFilter{Instansi: instansi, States: []storage.UserState{storage.StateProvisioned, storage.StatePasswordSet}}
+	return WritePendingOf(ctx, store, storage.PendingFilter{Instansi: instansi}, w, format)
+}
+
+// WritePendingOf is WritePending for the accounts f selects (one work
+// unit of an agency, for the console's export).
+func WritePendingOf(ctx context.Context, store ReportStore, f storage.PendingFilter, w io.Writer, format ReportFormat) (int, error) {
 	bw := bufio.NewWriter(w)
 	var (
 		cw  *csv.Writer
@@ -230,7 +244,7 @@ func WritePending(ctx context.Context, store ReportStore, instansi string, w io.
 		fmt.Fprintln(tw, "NIP\tNAMA\tINSTANSI\tUNIT KERJA\tSTATE\tPROVISIONED")
 	}
 	n := 0
-	err := store.ForEachUser(ctx, f, func(u *storage.User) error {
+	err := store.ForEachPendingUser(ctx, f, func(u *storage.PendingUser) error {
 		n++
 		p := Pending{NIP: u.NIP, Name: u.Name, Instansi: u.Instansi, UnitKerja: u.UnitKerja, State: u.State, Since: u.CreatedAt}
 		switch {

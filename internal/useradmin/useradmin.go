@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -51,6 +52,9 @@ type Admin struct {
 	// Links, when set, puts a "Bukan saya?" link in the reset notice.
 	Links *alert.Links
 	Now   func() time.Time
+	// Why, when set, is the reason the operator gave for the action (the
+	// console asks for one); it is recorded in the Detail of each row.
+	Why string
 }
 
 // Errors an operator can act on.
@@ -64,11 +68,22 @@ var (
 
 // User finds the account of a NIP in any of its spellings.
 func (a *Admin) User(ctx context.Context, rawNIP string) (*storage.User, error) {
+	return Lookup(ctx, a.Store, rawNIP)
+}
+
+// UserFinder finds accounts by canonical NIP.
+type UserFinder interface {
+	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
+}
+
+// Lookup finds the account of a NIP in any of its spellings: a malformed
+// NIP says what is wrong with it, an unknown one is ErrNoUser.
+func Lookup(ctx context.Context, s UserFinder, rawNIP string) (*storage.User, error) {
 	canonical, err := nip.Normalize(rawNIP)
 	if err != nil {
 		return nil, fmt.Errorf("NIP: %w", err)
 	}
-	u, err := a.Store.UserByNIP(ctx, canonical)
+	u, err := s.UserByNIP(ctx, canonical)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNoUser, canonical)
 	}
@@ -88,6 +103,9 @@ func (a *Admin) now() time.Time {
 func (a *Admin) record(ctx context.Context, typ string, u *storage.User, reason, detail string) {
 	if a.Audit == nil {
 		return
+	}
+	if a.Why != "" {
+		detail = strings.TrimSpace(detail + fmt.Sprintf(" reason=%q", a.Why))
 	}
 	a.Audit.Record(ctx, storage.AuditEvent{
 		Type: typ, Outcome: audit.Success, NIP: u.NIP, UserID: u.ID,

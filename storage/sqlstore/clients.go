@@ -23,12 +23,15 @@ type clientRow struct {
 	JWKS                   string `db:"jwks"`
 	JWKSURI                string `db:"jwks_uri"`
 	RequirePAR             bool   `db:"require_par"`
+	IDTokenAlg             string `db:"id_token_alg"`
+	AccessTokenJWT         bool   `db:"access_token_jwt"`
 	Static                 bool   `db:"is_static"`
 	CreatedAt              int64  `db:"created_at"`
 }
 
 const clientColumns = `id, name, secret_hash, is_public, redirect_uris, post_logout_redirect_uris,
-	grant_types, pkce_optional, backchannel_logout_uri, jwks, jwks_uri, require_par, is_static, created_at`
+	grant_types, pkce_optional, backchannel_logout_uri, jwks, jwks_uri, require_par,
+	id_token_alg, access_token_jwt, is_static, created_at`
 
 func (r *clientRow) client() (*storage.Client, error) {
 	var l lists
@@ -45,6 +48,8 @@ func (r *clientRow) client() (*storage.Client, error) {
 		JWKS:                   r.JWKS,
 		JWKSURI:                r.JWKSURI,
 		RequirePAR:             r.RequirePAR,
+		IDTokenAlg:             r.IDTokenAlg,
+		AccessTokenJWT:         r.AccessTokenJWT,
 		Static:                 r.Static,
 		CreatedAt:              fromMicros(r.CreatedAt),
 	}
@@ -55,7 +60,8 @@ func clientArgs(c *storage.Client) []any {
 	return []any{
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), jsonList(c.RedirectURIs),
 		jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes), boolInt(c.PKCEOptional),
-		c.BackchannelLogoutURI, c.JWKS, c.JWKSURI, boolInt(c.RequirePAR), boolInt(c.Static), micros(c.CreatedAt),
+		c.BackchannelLogoutURI, c.JWKS, c.JWKSURI, boolInt(c.RequirePAR),
+		c.IDTokenAlg, boolInt(c.AccessTokenJWT), boolInt(c.Static), micros(c.CreatedAt),
 	}
 }
 
@@ -64,7 +70,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) (err error)
 	defer wrap(&err, "CreateClient")
 	return s.changeClients(ctx, func(tx *sqlx.Tx) error {
 		_, err := exec(ctx, tx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 		return err
 	})
 }
@@ -76,13 +82,14 @@ func (s *Store) UpsertClient(ctx context.Context, c *storage.Client) (err error)
 	defer wrap(&err, "UpsertClient")
 	return s.changeClients(ctx, func(tx *sqlx.Tx) error {
 		_, err := exec(ctx, tx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
 			is_public = excluded.is_public, redirect_uris = excluded.redirect_uris,
 			post_logout_redirect_uris = excluded.post_logout_redirect_uris,
 			grant_types = excluded.grant_types, pkce_optional = excluded.pkce_optional,
 			backchannel_logout_uri = excluded.backchannel_logout_uri,
 			jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, require_par = excluded.require_par,
+			id_token_alg = excluded.id_token_alg, access_token_jwt = excluded.access_token_jwt,
 			is_static = excluded.is_static, created_at = excluded.created_at`, clientArgs(c)...)
 		return err
 	})

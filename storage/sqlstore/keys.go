@@ -52,7 +52,8 @@ func (s *Store) SigningKeys(ctx context.Context) (_ []*storage.SigningKey, err e
 	return keys, nil
 }
 
-// AddSigningKey inserts k unless a key activating after notBefore exists.
+// AddSigningKey inserts k unless a key of its algorithm activating after
+// notBefore exists.
 // The check and the insert share a transaction that holds the write lock
 // (SQLite) or an advisory lock (PostgreSQL), so processes racing here add
 // one key between them.
@@ -64,8 +65,8 @@ func (s *Store) AddSigningKey(ctx context.Context, k *storage.SigningKey, notBef
 			return err
 		}
 		var n int
-		if err := get(ctx, tx, &n, `SELECT COUNT(*) FROM signing_keys WHERE active_at > ?`,
-			micros(notBefore)); err != nil {
+		if err := get(ctx, tx, &n, `SELECT COUNT(*) FROM signing_keys WHERE algorithm = ? AND active_at > ?`,
+			k.Algorithm, micros(notBefore)); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"path"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -71,6 +72,24 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	return nil
+}
+
+// SchemaVersion is the version of the newest embedded migration: the
+// schema Migrate brings a database to.
+func SchemaVersion() (int64, error) {
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return 0, fmt.Errorf("list migrations: %w", err)
+	}
+	var newest int64
+	for _, f := range files {
+		var v int64
+		if _, err := fmt.Sscanf(path.Base(f), "%05d_", &v); err != nil {
+			return 0, fmt.Errorf("migration %s has no version number: %w", f, err)
+		}
+		newest = max(newest, v)
+	}
+	return newest, nil
 }
 
 // migrationLockID derives the advisory lock from the schema the store

@@ -16,8 +16,8 @@ const usedCodeRetention = 24 * time.Hour
 // usedCodeRetention ago; access and refresh tokens past ExpiresAt
 // (a rotated refresh token stays until then, so its reuse is still caught);
 // sessions past ExpiresAt or revoked; counters whose window has ended;
-// alert tokens, pushed authorization requests and client assertion IDs
-// past ExpiresAt; dead or finished self-resets.
+// alert tokens, pushed authorization requests, client assertion IDs and
+// used confirmation IDs past ExpiresAt; dead or finished self-resets.
 // Signing keys are left to the keys package. Each table is pruned in its
 // own statement so no long transaction holds the write lock.
 func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
@@ -34,6 +34,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (_ int64, err error) {
 		{`DELETE FROM alert_tokens WHERE expires_at <= ?`, []any{us}},
 		{`DELETE FROM pushed_auth_requests WHERE expires_at <= ?`, []any{us}},
 		{`DELETE FROM client_assertions WHERE expires_at <= ?`, []any{us}},
+		{`DELETE FROM used_confirmations WHERE expires_at <= ?`, []any{us}},
 		// A self-reset whose code was never confirmed is dead once the
 		// code expired; a finished one is kept a day for the employee's
 		// questions, its audit rows for good.

@@ -31,6 +31,7 @@ type userRow struct {
 	PasswordLocked  bool   `db:"password_locked"`
 	TOTPLocked      bool   `db:"totp_locked"`
 	LastLoginAt     int64  `db:"last_login_at"`
+	ActivatedAt     int64  `db:"activated_at"`
 	RecoverySkipped int64  `db:"recovery_skipped_at"`
 	CreatedAt       int64  `db:"created_at"`
 	UpdatedAt       int64  `db:"updated_at"`
@@ -38,8 +39,8 @@ type userRow struct {
 
 const userColumns = `id, nip, name, email, email_verified, instansi, unit_kerja, jabatan,
 	jenis_pegawai, state, password_hash, totp_secret, totp_last_step, failed_passwords,
-	failed_totp, locked_until, password_locked, totp_locked, last_login_at, recovery_skipped_at,
-	created_at, updated_at`
+	failed_totp, locked_until, password_locked, totp_locked, last_login_at, activated_at,
+	recovery_skipped_at, created_at, updated_at`
 
 func (r *userRow) user() *storage.User {
 	return &storage.User{
@@ -62,6 +63,7 @@ func (r *userRow) user() *storage.User {
 		PasswordLocked:    r.PasswordLocked,
 		TOTPLocked:        r.TOTPLocked,
 		LastLoginAt:       fromMicros(r.LastLoginAt),
+		ActivatedAt:       fromMicros(r.ActivatedAt),
 		RecoverySkippedAt: fromMicros(r.RecoverySkipped),
 		CreatedAt:         fromMicros(r.CreatedAt),
 		UpdatedAt:         fromMicros(r.UpdatedAt),
@@ -90,12 +92,12 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) (err error) {
 		return err
 	}
 	_, err = exec(ctx, s.db, `INSERT INTO users (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.NIP, u.Name, u.Email, boolInt(u.EmailVerified), u.Instansi, u.UnitKerja,
 		u.Jabatan, u.JenisPegawai, string(u.State), u.PasswordHash, nilIfEmpty(u.TOTPSecret),
 		u.TOTPLastStep, u.FailedPasswords, u.FailedTOTP, micros(u.LockedUntil),
 		boolInt(u.PasswordLocked), boolInt(u.TOTPLocked), micros(u.LastLoginAt),
-		micros(u.RecoverySkippedAt), micros(u.CreatedAt), micros(u.UpdatedAt))
+		micros(u.ActivatedAt), micros(u.RecoverySkippedAt), micros(u.CreatedAt), micros(u.UpdatedAt))
 	return err
 }
 
@@ -238,15 +240,17 @@ func (s *Store) RecordLogin(ctx context.Context, userID string, now time.Time) (
 
 // BindTOTP stores a sealed seed when none is bound (ErrConflict otherwise)
 // and moves the account to active. A disabled account stays disabled: only
-// an operator's SetState ends that.
+// an operator's SetState ends that. The first binding dates the
+// activation; a binding after a reset keeps that date.
 func (s *Store) BindTOTP(ctx context.Context, userID string, sealedSecret []byte, step int64, now time.Time) (err error) {
 	defer wrap(&err, "BindTOTP")
 	if len(sealedSecret) == 0 {
 		return errors.New("empty TOTP secret")
 	}
 	n, err := exec(ctx, s.db, `UPDATE users SET totp_secret = ?, totp_last_step = ?, failed_totp = 0,
-		state = CASE WHEN state = 'disabled' THEN state ELSE 'active' END, updated_at = ?
-		WHERE id = ? AND totp_secret IS NULL`, sealedSecret, step, micros(now), userID)
+		state = CASE WHEN state = 'disabled' THEN state ELSE 'active' END,
+		activated_at = CASE WHEN activated_at = 0 THEN CAST(? AS BIGINT) ELSE activated_at END, updated_at = ?
+		WHERE id = ? AND totp_secret IS NULL`, sealedSecret, step, micros(now), micros(now), userID)
 	if err != nil {
 		return err
 	}

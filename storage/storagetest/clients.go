@@ -19,6 +19,9 @@ func testClientCreateAndGet(t *testing.T, s storage.Store) {
 		RedirectURIs: []string{"http://127.0.0.1/cb"},
 		GrantTypes:   []string{"authorization_code"},
 		CreatedAt:    t0,
+		// Token formats round-trip.
+		IDTokenAlg:     "ES256",
+		AccessTokenJWT: true,
 	}
 	for _, c := range []*storage.Client{confidential, public} {
 		must(t, s.CreateClient(ctx, c))

@@ -100,3 +100,27 @@ func testAddSigningKeyRace(t *testing.T, s storage.Store) {
 		}
 	}
 }
+
+// Each algorithm's keys rotate on their own: a pending RS256 key does not
+// stop the first ES256 key, and a pending ES256 key does not stop the next
+// RS256 one; within one algorithm the check still holds.
+func testAddSigningKeyPerAlgorithm(t *testing.T, s storage.Store) {
+	rsa1 := newSigningKey("rsa1", t0.Add(24*time.Hour)) // pending
+	must1(t, s, rsa1, t0, true)
+	ec1 := newSigningKey("ec1", t0.Add(24*time.Hour))
+	ec1.Algorithm = "ES256"
+	must1(t, s, ec1, t0, true)
+	ec2 := newSigningKey("ec2", t0.Add(48*time.Hour))
+	ec2.Algorithm = "ES256"
+	must1(t, s, ec2, t0, false) // ec1 is pending
+	rsa2 := newSigningKey("rsa2", t0.Add(48*time.Hour))
+	must1(t, s, rsa2, t0.Add(24*time.Hour), true) // rsa1 signs by then; ec1 does not count
+}
+
+func must1(t *testing.T, s storage.Store, k *storage.SigningKey, notBefore time.Time, want bool) {
+	t.Helper()
+	got, err := s.AddSigningKey(t.Context(), k, notBefore)
+	if err != nil || got != want {
+		t.Fatalf("AddSigningKey(%s %s, %v) = %v, %v; want %v, nil", k.Algorithm, k.ID, notBefore, got, err, want)
+	}
+}

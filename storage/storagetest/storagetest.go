@@ -114,6 +114,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 
 		{"Key/AddListDelete", testSigningKeys},
 		{"Key/AddSigningKey_Race_I5", testAddSigningKeyRace},
+		{"Key/AddSigningKey_PerAlgorithm", testAddSigningKeyPerAlgorithm},
 
 		{"Counter/IncrementAndRead", testCounter},
 		{"Counter/Increment_Race_I2", testCounterRace},
@@ -130,6 +131,15 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserAdmin/EnableUser", testEnableUser},
 
 		{"Audit/AppendAndQuery", testAuditAppendAndQuery},
+
+		{"Operator/Grant", testGrantOperator},
+		{"Operator/GrantRefused_J6", testGrantOperatorRefused},
+		{"Operator/Revoke", testRevokeOperator},
+		{"Confirmation/UseConfirmation_Race_J5", testUseConfirmation},
+		{"Funnel/ActivationFunnel", testActivationFunnel},
+		{"Funnel/ActivationTrend", testActivationTrend},
+		{"Funnel/PendingUsers", testPendingUsers},
+		{"Funnel/ForEachPendingUser", testForEachPendingUser},
 
 		{"Reset/CreateAndGet", testResetCreateAndGet},
 		{"Reset/IssueResetCode_Limits_B7", testIssueResetCodeLimits},
@@ -268,6 +278,7 @@ func newUser(id, nip string) *storage.User {
 		PasswordLocked:  false,
 		TOTPLocked:      false,
 		LastLoginAt:     t0.Add(-24 * time.Hour),
+		ActivatedAt:     t0.Add(-20 * 24 * time.Hour),
 		CreatedAt:       t0.Add(-30 * 24 * time.Hour),
 		UpdatedAt:       t0.Add(-time.Hour),
 	}

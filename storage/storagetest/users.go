@@ -326,6 +326,7 @@ func testBindTOTP(t *testing.T, s storage.Store) {
 	want.TOTPLastStep = 58000010
 	want.State = storage.StateActive
 	want.FailedTOTP = 0
+	want.ActivatedAt = now // the first binding activates
 	want.UpdatedAt = now
 	got := getUser(t, s, "u1")
 	if diff := cmp.Diff(&want, got, cmpOpts...); diff != "" {
@@ -353,6 +354,18 @@ func testBindTOTP(t *testing.T, s storage.Store) {
 	must(t, s.BindTOTP(ctx, "u2", seed, 1, now))
 	if got := getUser(t, s, "u2").State; got != storage.StateDisabled {
 		t.Errorf("BindTOTP on a disabled account: State = %q, want %q", got, storage.StateDisabled)
+	}
+
+	if got := getUser(t, s, "u2").ActivatedAt; !got.Equal(now) {
+		t.Errorf("BindTOTP on a disabled account: ActivatedAt = %v, want %v", got, now)
+	}
+
+	// A binding after a reset keeps the date of the first activation.
+	later := now.Add(48 * time.Hour)
+	must(t, s.ResetTOTP(ctx, "u1", later))
+	must(t, s.BindTOTP(ctx, "u1", []byte("sealed-seed-2"), 58000100, later))
+	if got := getUser(t, s, "u1"); !got.ActivatedAt.Equal(now) || got.State != storage.StateActive {
+		t.Errorf("BindTOTP after ResetTOTP: ActivatedAt %v, State %q; want %v, %q", got.ActivatedAt, got.State, now, storage.StateActive)
 	}
 
 	wantErr(t, "BindTOTP(nobody)", s.BindTOTP(ctx, "nobody", seed, 1, now), storage.ErrNotFound)

@@ -40,7 +40,15 @@ func OpenSQLite(t testing.TB, path string) *sqlstore.Store {
 // skips as PostgresDSN does.
 func NewPostgres(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	return open(t, sqlstore.Options{Driver: sqlstore.DriverPostgres, DSN: pgtest.NewPostgresSchema(t)})
+	return OpenPostgres(t, pgtest.NewPostgresSchema(t))
+}
+
+// OpenPostgres returns a migrated store on dsn (from NewPostgresSchema),
+// closed when the test ends; several may share one schema, as processes
+// do.
+func OpenPostgres(t testing.TB, dsn string) *sqlstore.Store {
+	t.Helper()
+	return open(t, sqlstore.Options{Driver: sqlstore.DriverPostgres, DSN: dsn})
 }
 
 func open(t testing.TB, opts sqlstore.Options) *sqlstore.Store {

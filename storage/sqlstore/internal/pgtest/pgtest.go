@@ -66,6 +66,36 @@ func NewPostgresSchema(t testing.TB) string {
 	return withSearchPath(t, base, schema)
 }
 
+// KeptSchema returns a DSN whose connections work in schema, which is
+// created when missing and never dropped: benchmarks keep their seeded
+// data in one between runs. name must be a plain identifier.
+func KeptSchema(t testing.TB, schema string) string {
+	t.Helper()
+	base := PostgresDSN(t)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open %s: %v", PostgresEnv, err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	return withSearchPath(t, base, schema)
+}
+
+// DropSchema drops schema and everything in it.
+func DropSchema(t testing.TB, schema string) {
+	t.Helper()
+	admin, err := sql.Open("pgx", PostgresDSN(t))
+	if err != nil {
+		t.Fatalf("open %s: %v", PostgresEnv, err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(t.Context(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+		t.Fatalf("drop schema %s: %v", schema, err)
+	}
+}
+
 // withSearchPath adds search_path to a URL or key=value DSN; pgx sends it
 // as a run-time parameter when each connection starts.
 func withSearchPath(t testing.TB, dsn, schema string) string {
