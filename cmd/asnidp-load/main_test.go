@@ -53,17 +53,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// smoke runs the tool as its command line does, with a few employees for
-// a few seconds, and checks the journey's correctness from result.json:
-// every step of every sign-in succeeded (enrolment on the first, a plain
-// code on the second), logout ended the session (the refresh token is
-// refused after it, and the next authorize asks for the password again),
-// and a sign-in kept open has tokens that still work after the run. It
-// asserts nothing about speed.
-func smoke(t *testing.T, extra ...string) {
-	out := t.TempDir()
-	args := append([]string{"-concurrency", "2", "-employees", "3", "-duration", "3s", "-calibrate", "200ms",
-		"-check-logout", "-hold", "1", "-sample-every", "500ms", "-out", out, "-asnidp", serverBinary(t)}, extra...)
+// runTool runs the tool's command line with args, writing into out, and
+// returns its result.json and what it printed.
+func runTool(t *testing.T, out string, args ...string) (*result, *bytes.Buffer) {
+	t.Helper()
+	args = append(args, "-out", out, "-asnidp", serverBinary(t))
 	var log bytes.Buffer
 	if err := run(t.Context(), args, &log, &log); err != nil {
 		t.Fatalf("asnidp-load %s: %v\n%s", strings.Join(args, " "), err, log.String())
@@ -76,6 +70,20 @@ func smoke(t *testing.T, extra ...string) {
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatalf("result.json: %v", err)
 	}
+	return &res, &log
+}
+
+// smoke runs the tool as its command line does, with a few employees for
+// a few seconds, and checks the journey's correctness from result.json:
+// every step of every sign-in succeeded (enrolment on the first, a plain
+// code on the second), logout ended the session (the refresh token is
+// refused after it, and the next authorize asks for the password again),
+// and a sign-in kept open has tokens that still work after the run. It
+// asserts nothing about speed.
+func smoke(t *testing.T, extra ...string) {
+	out := t.TempDir()
+	res, log := runTool(t, out, append([]string{"-concurrency", "2", "-employees", "3", "-duration", "3s", "-calibrate", "200ms",
+		"-check-logout", "-hold", "1", "-sample-every", "500ms"}, extra...)...)
 	if len(res.Phases) != 2 {
 		t.Fatalf("result has %d phases, want warm-up and measured\n%s", len(res.Phases), log.String())
 	}
@@ -221,22 +229,8 @@ func TestOptions_BadFlags(t *testing.T) {
 func TestKill_PostgreSQL(t *testing.T) {
 	t.Parallel()
 	dsn := sqlstoretest.PostgresDSN(t)
-	out := t.TempDir()
-	args := []string{"-db", "postgres", "-postgres-dsn", dsn, "-nodes", "2", "-rate", "4", "-duration", "6s",
-		"-kill-after", "3s", "-hold", "3", "-employees", "40", "-calibrate", "0", "-sample-every", "500ms",
-		"-out", out, "-asnidp", serverBinary(t)}
-	var log bytes.Buffer
-	if err := run(t.Context(), args, &log, &log); err != nil {
-		t.Fatalf("asnidp-load %s: %v\n%s", strings.Join(args, " "), err, log.String())
-	}
-	data, err := os.ReadFile(filepath.Join(out, "result.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res result
-	if err := json.Unmarshal(data, &res); err != nil {
-		t.Fatalf("result.json: %v", err)
-	}
+	res, _ := runTool(t, t.TempDir(), "-db", "postgres", "-postgres-dsn", dsn, "-nodes", "2", "-rate", "4", "-duration", "6s",
+		"-kill-after", "3s", "-hold", "3", "-employees", "40", "-calibrate", "0", "-sample-every", "500ms")
 	main := res.Phases[len(res.Phases)-1]
 	if res.Kill == nil || res.Kill.Node != "B" {
 		t.Fatalf("kill = %+v, want process B killed", res.Kill)
