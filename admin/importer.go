@@ -21,6 +21,7 @@ import (
 	"github.com/asnidp/asnidp/internal/access"
 	"github.com/asnidp/asnidp/internal/confirm"
 	"github.com/asnidp/asnidp/internal/provision"
+	"github.com/asnidp/asnidp/storage"
 )
 
 // An upload is kept in a private directory of this process between its
@@ -297,6 +298,22 @@ func (h *Handler) outOfScope(c echo.Context, scope string, file *provision.File)
 	for _, u := range stored {
 		storedAgency[u.NIP] = u.Instansi
 	}
+	// An account holding a console role is changed only by an operator
+	// its role allows (access: a role below the operator's own).
+	operators, err := h.store.Operators(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roleOf := make(map[string]storage.OperatorRole, len(operators))
+	for _, o := range operators {
+		roleOf[o.UserID] = o.Role
+	}
+	storedRole := map[string]storage.OperatorRole{}
+	for _, u := range stored {
+		if r, ok := roleOf[u.ID]; ok {
+			storedRole[u.NIP] = r
+		}
+	}
 	decided := map[string]bool{}
 	allowed := func(instansi, nip string) (bool, error) {
 		if ok, seen := decided[instansi]; seen {
@@ -325,6 +342,15 @@ func (h *Handler) outOfScope(c echo.Context, scope string, file *provision.File)
 				return nil, err
 			} else if !ok {
 				bad = append(bad, badRow{Line: r.Line, Field: "nip", Reason: "account_of_other_agency"})
+				continue
+			}
+		}
+		if role, held := storedRole[r.NIP()]; held {
+			_, err := h.deps.Guard.Authorize(ctx, op.UserID, access.Import, access.Target{Instansi: storedAgency[r.NIP()], NIP: r.NIP(), Role: role})
+			if errors.Is(err, access.ErrDenied) {
+				bad = append(bad, badRow{Line: r.Line, Field: "nip", Reason: "account_of_operator"})
+			} else if err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -373,7 +399,7 @@ func (h *Handler) importApply(c echo.Context) error {
 	err = h.deps.Confirm.Redeem(ctx, c.FormValue("token"), confirm.Binding{OperatorSub: op.UserID, Action: string(access.Import),
 		Target: id, Reason: importReason(sum, name, disable)})
 	if err != nil {
-		return confirmFailed(err)
+		return h.confirmRefused(c, access.Import, id, err)
 	}
 	defer os.Remove(path)
 	if bad, err := h.outOfScope(c, scope, file); err != nil {
