@@ -32,6 +32,27 @@ var uploadDir = filepath.Join(os.TempDir(), "asnidp-console-uploads")
 
 var uploadIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
+// uploadLifetime is how long a previewed upload waits for its apply: past
+// its confirmation's expiry (confirm.DefaultTTL) it cannot be applied, so
+// it is removed at the next upload, and uploads never left to be applied
+// do not fill the disk.
+const uploadLifetime = 2 * confirm.DefaultTTL
+
+// pruneUploads removes the uploads older than uploadLifetime.
+func (h *Handler) pruneUploads() {
+	entries, err := os.ReadDir(uploadDir)
+	if err != nil {
+		return
+	}
+	cutoff := h.now().Add(-uploadLifetime)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && info.Mode().IsRegular() && uploadIDPattern.MatchString(e.Name()) && info.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(uploadDir, e.Name()))
+		}
+	}
+}
+
 type importView struct {
 	layout
 	Instansi string
@@ -123,6 +144,7 @@ func (h *Handler) receive(c echo.Context) (id, name string, disable bool, err er
 	if err := os.MkdirAll(uploadDir, 0o700); err != nil {
 		return "", "", false, err
 	}
+	h.pruneUploads()
 	id = randomHex()
 	path := filepath.Join(uploadDir, id)
 	got := false
@@ -384,8 +406,11 @@ func (h *Handler) importApply(c echo.Context) error {
 		return fail(http.StatusBadRequest, "console.import.gone", errors.New("bad upload id"))
 	}
 	path := filepath.Join(uploadDir, id)
-	if _, err := os.Stat(path); err != nil {
+	if info, err := os.Stat(path); err != nil {
 		return fail(http.StatusGone, "console.import.gone", err)
+	} else if info.ModTime().Before(h.now().Add(-uploadLifetime)) {
+		os.Remove(path)
+		return fail(http.StatusGone, "console.import.gone", errors.New("upload older than its lifetime"))
 	}
 	if !h.freshFactor(c) {
 		return fail(http.StatusForbidden, "console.action.stepup_needed", errors.New("import without a fresh second factor"))

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // consoleCookie is the console session cookie b holds for base.
@@ -25,6 +30,16 @@ func cookieOf(t *testing.T, b *browser, base, name string) string {
 	}
 	t.Fatalf("the browser holds no %s cookie", name)
 	return ""
+}
+
+// bandungAdminSignedIn grants an agency administrator of Bandung and
+// signs it in to the console in a new browser; it returns the console's
+// first page.
+func bandungAdminSignedIn(t *testing.T, o *testOP) (testUser, *browser, *page) {
+	t.Helper()
+	admin := consoleOperator(t, o, "agency", agencyBandung)
+	b := newBrowser(t)
+	return admin, b, consoleSignIn(t, o, b, o.URL, admin)
 }
 
 // replay is a fresh browser holding only the console cookie c.
@@ -166,10 +181,8 @@ func TestConsole_J13_RecordReadsAndRefusedConfirmationsAudited(t *testing.T) {
 }
 
 func testConsoleAuditedReads(t *testing.T, o *testOP) {
-	admin := consoleOperator(t, o, "agency", agencyBandung)
+	admin, b, _ := bandungAdminSignedIn(t, o)
 	employee := o.addUser(true)
-	b := newBrowser(t)
-	consoleSignIn(t, o, b, o.URL, admin)
 	sub := subOf(t, o, admin.NIP)
 	for _, page := range []string{"audit", "audit.csv"} {
 		if p := b.get(o.URL + "/admin/" + page + "?nip=" + employee.NIP); p.status != http.StatusOK {
@@ -204,5 +217,126 @@ func testConsoleAuditedReads(t *testing.T, o *testOP) {
 	}
 	if n := denied(); n != 2 {
 		t.Errorf("%d denial rows after a replayed confirmation, want 2", n)
+	}
+}
+
+// TestConsole_AttacksThatMustHold: the request-shaped attacks on the
+// console that its rules already refuse, kept as regressions: agency
+// names in another case or with a space, a pagination cursor, open
+// redirects through the sign-in's return, GET on the action routes, a
+// callback without this browser's flow, bad audit filters, markup in
+// names, formulas in the pending CSV, an upload above admin.max_upload.
+func TestConsole_AttacksThatMustHold(t *testing.T) {
+	onEngines(t, testConsoleAttacksHold, "ASNIDP_ADMIN_MAX_UPLOAD=1MiB")
+}
+
+func testConsoleAttacksHold(t *testing.T, o *testOP) {
+	admin := consoleOperator(t, o, "agency", agencyBandung)
+	employee := o.addUser(true)
+	otherPending := o.addUserOf(agencyBKN)
+	evil := newNIP()
+	o.mustCLI("", "user", "add", "--nip", evil, "--name", `=HYPERLINK("http://x")<script>alert(1)</script>`, "--email", "evil."+evil+"@example.go.id",
+		"--instansi", agencyBandung, "--unit-kerja", "@SUM(A1)")
+	b := newBrowser(t)
+	home := consoleSignIn(t, o, b, o.URL, admin)
+	csrf, _ := parseForm(t, home, "/admin/logout")
+
+	for _, variant := range []string{"PEMERINTAH KOTA BANDUNG", "pemerintah kota bandung", agencyBandung + " ", " " + agencyBandung, "Pemerintah  Kota Bandung"} {
+		for _, path := range []string{"/admin/agency", "/admin/pending", "/admin/pending.csv"} {
+			if p := b.get(o.URL + path + "?instansi=" + url.QueryEscape(variant)); p.status != http.StatusForbidden {
+				t.Errorf("GET %s?instansi=%q = %d, want 403", path, variant, p.status)
+			}
+		}
+	}
+	for _, after := range []string{"", "0", otherPending[:17], "' OR 1=1 --"} {
+		p := b.get(o.URL + "/admin/pending?instansi=" + url.QueryEscape(agencyBandung) + "&after=" + url.QueryEscape(after))
+		if p.status != http.StatusOK || strings.Contains(p.body, otherPending) {
+			t.Errorf("pending list after %q = %d, want the own agency's accounts only:\n%s", after, p.status, p.body)
+		}
+	}
+	for _, ret := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "/admin/\r\nLocation: https://evil.example", "/admin@evil.example", "javascript:alert(1)"} {
+		p := b.followOn(o.URL+"/admin/login?return="+url.QueryEscape(ret), o.URL)
+		if loc := p.location(); loc != "" && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\")) {
+			t.Errorf("sign-in returning to %q redirects to %q", ret, loc)
+		}
+		if p.url.Host != strings.TrimPrefix(o.URL, "http://") {
+			t.Errorf("sign-in returning to %q ended at %s", ret, p.url)
+		}
+	}
+	for _, path := range []string{"/admin/employee/action", "/admin/employee/confirm", "/admin/import/apply", "/admin/stepup", "/admin/logout"} {
+		if p := b.get(o.URL + path + "?nip=" + employee.NIP + "&action=disable&reason=x"); p.status < 400 {
+			t.Errorf("GET %s = %d, want refused", path, p.status)
+		}
+	}
+	if got := state(t, o, employee.NIP); got != "password_set" {
+		t.Errorf("GETs on the action routes changed the account to %s", got)
+	}
+	if p := b.get(o.URL + "/admin/callback?code=x&state=y"); p.status != http.StatusBadRequest || !strings.Contains(p.body, "tidak dimulai di browser ini") {
+		t.Errorf("callback without this browser's flow = %d:\n%s", p.status, p.body)
+	}
+	for _, q := range []string{"days=-1", "days=0", "days=abc", "days=99999999999999999999", "days=3661", "type=%3Cscript%3E", "type=login.x"} {
+		p := b.get(o.URL + "/admin/audit?nip=" + employee.NIP + "&" + q)
+		if p.status != http.StatusBadRequest || strings.Contains(p.body, "<script>") {
+			t.Errorf("audit filter %s = %d, want 400 with a message", q, p.status)
+		}
+		if p := b.get(o.URL + "/admin/audit.csv?nip=" + employee.NIP + "&" + q); p.status != http.StatusBadRequest {
+			t.Errorf("audit CSV filter %s = %d, want 400", q, p.status)
+		}
+	}
+	for _, path := range []string{"/admin/employee?nip=" + evil, "/admin/pending?instansi=" + url.QueryEscape(agencyBandung)} {
+		p := b.get(o.URL + path)
+		if p.status != http.StatusOK || strings.Contains(p.body, "<script>alert") || !strings.Contains(p.body, "&lt;script&gt;") {
+			t.Errorf("GET %s shows the name unescaped or not at all (%d):\n%s", path, p.status, p.body)
+		}
+	}
+	csvPage := b.get(o.URL + "/admin/pending.csv?instansi=" + url.QueryEscape(agencyBandung))
+	for _, line := range strings.Split(csvPage.body, "\n") {
+		if !strings.HasPrefix(line, evil) {
+			continue
+		}
+		for _, cell := range strings.Split(line, ",") {
+			cell = strings.TrimPrefix(cell, `"`)
+			if cell != "" && strings.ContainsRune("=+-@", rune(cell[0])) {
+				t.Errorf("pending CSV cell %q starts a formula: %s", cell, line)
+			}
+		}
+	}
+	big := "nip,nama,email,instansi\n" + strings.Repeat(newNIP()+",Besar,besar@example.go.id,"+agencyBandung+"\n", 1) +
+		strings.Repeat("#", 1<<20)
+	if p := uploadImportRaw(t, b, o.URL+"/admin/import?csrf="+csrf.Get("csrf"), "besar.csv", big); p.status != http.StatusRequestEntityTooLarge || !strings.Contains(p.body, "terlalu besar") {
+		t.Errorf("upload above admin.max_upload = %d, want 413 with a message:\n%.500s", p.status, p.body)
+	}
+}
+
+// TestConsole_J14_UploadsLeftUnappliedRemoved: a previewed upload that is
+// never applied does not stay on disk: once its confirmation can no
+// longer be used it is removed at the next upload, and its apply is
+// refused (410), so repeated uploads of admin.max_upload cannot fill the
+// server's disk.
+func TestConsole_J14_UploadsLeftUnappliedRemoved(t *testing.T) {
+	onEngines(t, testConsoleUploadsRemoved)
+}
+
+func testConsoleUploadsRemoved(t *testing.T, o *testOP) {
+	admin, b, _ := bandungAdminSignedIn(t, o)
+	file := "nip,nama,email,instansi\n" + newNIP() + ",Ani,ani@example.go.id," + agencyBandung + "\n"
+	preview := uploadImport(t, b, o.URL, "pegawai.csv", file)
+	stepped := stepUp(t, o, b, o.URL, preview, admin)
+	if stepped.status != http.StatusOK {
+		t.Fatalf("step-up = %d", stepped.status)
+	}
+	preview = uploadImport(t, b, o.URL, "pegawai.csv", file)
+	form, _ := parseForm(t, preview, "/admin/import/apply")
+	stored := filepath.Join(os.TempDir(), "asnidp-console-uploads", form.Get("upload"))
+	if _, err := os.Stat(stored); err != nil {
+		t.Fatalf("the previewed upload is not stored: %v", err)
+	}
+	o.clock.Advance(11 * time.Minute)
+	uploadImport(t, b, o.URL, "lain.csv", "nip,nama,email\n")
+	if _, err := os.Stat(stored); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an upload left unapplied is still on disk after its lifetime (%v)", err)
+	}
+	if p := b.submit(preview, "/admin/import/apply", nil); p.status != http.StatusGone {
+		t.Errorf("apply of an upload past its lifetime = %d, want 410", p.status)
 	}
 }

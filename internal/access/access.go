@@ -5,6 +5,9 @@
 //     agencies at once;
 //   - agency: every action, on the accounts of its own agency only;
 //   - helpdesk: look-up, unlock and reset-mfa, on its own agency only;
+//   - agency and helpdesk change (unlock, reset-mfa, disable, enable,
+//     import) only accounts holding no console role or one below their
+//     own (Target.Role);
 //   - anything else (no role, a revoked role, an action not listed, an
 //     agency role that names no agency) is denied.
 //
