@@ -275,6 +275,12 @@ func (h *Handler) preview(c echo.Context, scope, id, name string, disable bool) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if bad, err := h.operatorChanges(c, scope, file, plan); err != nil {
+		return nil, nil, err
+	} else if len(bad) > 0 {
+		v.Error, v.BadRows = "console.import.bad_rows", bad
+		return v, nil, nil
+	}
 	v.Plan = plan
 	op := operatorOf(c)
 	v.Token, err = h.deps.Confirm.Issue(confirm.Binding{OperatorSub: op.UserID, Action: string(access.Import), Target: id,
@@ -320,22 +326,7 @@ func (h *Handler) outOfScope(c echo.Context, scope string, file *provision.File)
 	for _, u := range stored {
 		storedAgency[u.NIP] = u.Instansi
 	}
-	// An account holding a console role is changed only by an operator
-	// its role allows (access: a role below the operator's own).
-	operators, err := h.store.Operators(ctx)
-	if err != nil {
-		return nil, err
-	}
-	roleOf := make(map[string]storage.OperatorRole, len(operators))
-	for _, o := range operators {
-		roleOf[o.UserID] = o.Role
-	}
-	storedRole := map[string]storage.OperatorRole{}
-	for _, u := range stored {
-		if r, ok := roleOf[u.ID]; ok {
-			storedRole[u.NIP] = r
-		}
-	}
+
 	decided := map[string]bool{}
 	allowed := func(instansi, nip string) (bool, error) {
 		if ok, seen := decided[instansi]; seen {
@@ -364,18 +355,63 @@ func (h *Handler) outOfScope(c echo.Context, scope string, file *provision.File)
 				return nil, err
 			} else if !ok {
 				bad = append(bad, badRow{Line: r.Line, Field: "nip", Reason: "account_of_other_agency"})
-				continue
-			}
-		}
-		if role, held := storedRole[r.NIP()]; held {
-			_, err := h.deps.Guard.Authorize(ctx, op.UserID, access.Import, access.Target{Instansi: storedAgency[r.NIP()], NIP: r.NIP(), Role: role})
-			if errors.Is(err, access.ErrDenied) {
-				bad = append(bad, badRow{Line: r.Line, Field: "nip", Reason: "account_of_operator"})
-			} else if err != nil {
-				return nil, err
 			}
 		}
 	}
+	return bad, nil
+}
+
+// operatorChanges lists the changes of plan to accounts holding a console
+// role that the operator's role may not change (access: only a role below
+// its own): an update of such an account by its row's line, a leaver by
+// its NIP. A row that leaves such an account as it is stays allowed, so
+// an agency's whole personnel file, its administrators included, still
+// imports.
+func (h *Handler) operatorChanges(c echo.Context, scope string, file *provision.File, plan *provision.Plan) ([]badRow, error) {
+	if scope == "" {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	operators, err := h.store.Operators(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roleOf := make(map[string]storage.OperatorRole, len(operators))
+	for _, o := range operators {
+		roleOf[o.UserID] = o.Role
+	}
+	lineOf := make(map[string]int, len(file.Records))
+	for _, r := range file.Records {
+		lineOf[r.NIP()] = r.Line
+	}
+	var bad []badRow
+	check := func(ch provision.Change, leaver bool) error {
+		role, held := roleOf[ch.UserID]
+		if !held || ch.UserID == "" {
+			return nil
+		}
+		_, err := h.deps.Guard.Authorize(ctx, operatorOf(c).UserID, access.Import, access.Target{Instansi: scope, NIP: ch.NIP, Role: role})
+		switch {
+		case errors.Is(err, access.ErrDenied) && leaver:
+			bad = append(bad, badRow{Field: "disable_missing " + ch.NIP, Reason: "account_of_operator"})
+		case errors.Is(err, access.ErrDenied):
+			bad = append(bad, badRow{Line: lineOf[ch.NIP], Field: "nip", Reason: "account_of_operator"})
+		case err != nil:
+			return err
+		}
+		return nil
+	}
+	for _, ch := range plan.Disable {
+		if err := check(ch, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, ch := range plan.Update {
+		if err := check(ch, false); err != nil {
+			return nil, err
+		}
+	}
+	sortRowsByLine(bad)
 	return bad, nil
 }
 
@@ -436,6 +472,11 @@ func (h *Handler) importApply(c echo.Context) error {
 	plan, err := im.Plan(ctx, file, leaversOf(scope, disable))
 	if err != nil {
 		return err
+	}
+	if bad, err := h.operatorChanges(c, scope, file, plan); err != nil {
+		return err
+	} else if len(bad) > 0 {
+		return fail(http.StatusUnprocessableEntity, "console.import.bad_rows", errors.New("changes to operators' accounts at apply"))
 	}
 	if err := im.Apply(ctx, plan); err != nil {
 		return err

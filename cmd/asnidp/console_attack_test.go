@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"io/fs"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -139,6 +142,19 @@ func testConsoleOperatorRank(t *testing.T, o *testOP) {
 	if imp.status != http.StatusUnprocessableEntity || !strings.Contains(imp.body, `data-line="2"`) || strings.Contains(imp.body, `action="/admin/import/apply"`) {
 		t.Errorf("import rewriting the national operator's email = %d, want 422 naming line 2, no apply:\n%s", imp.status, imp.body)
 	}
+	// A file listing the national operator as stored changes nothing of it
+	// and imports; leaving it out of a leavers run would disable it.
+	same := "nip,nama,email,instansi\n" + national.NIP + ",Operator " + national.NIP[14:] + ",op." + national.NIP + "@example.go.id," + agencyBKN + "\n" +
+		newNIP() + ",Baru,baru@example.go.id," + agencyBKN + "\n"
+	if p := uploadImport(t, b, o.URL, "pegawai.csv", same); p.status != http.StatusOK || !strings.Contains(p.body, `action="/admin/import/apply"`) {
+		t.Errorf("import listing the national operator unchanged = %d, want the preview:\n%s", p.status, p.body)
+	}
+	leavers := "nip,nama,email,instansi\n" + bknAdmin.NIP + ",Operator " + bknAdmin.NIP[14:] + ",op." + bknAdmin.NIP + "@example.go.id," + agencyBKN + "\n" +
+		employee + ",Operator " + employee[14:] + ",op." + employee + "@example.go.id," + agencyBKN + "\n"
+	if p := uploadLeavers(t, b, o.URL, csrf.Get("csrf"), leavers); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "disable_missing "+national.NIP) ||
+		strings.Contains(p.body, `action="/admin/import/apply"`) {
+		t.Errorf("leavers run disabling the national operator = %d, want 422 naming it, no apply:\n%s", p.status, p.body)
+	}
 	// An ordinary employee of the agency stays the administrator's to change.
 	if _, done := consoleAction(t, b, view, "disable", "pensiun"); done.status != http.StatusOK {
 		t.Errorf("agency administrator disabling its own employee = %d:\n%s", done.status, done.body)
@@ -166,8 +182,8 @@ func testConsoleOperatorRank(t *testing.T, o *testOP) {
 			n++
 		}
 	}
-	if n != 6 {
-		t.Errorf("%d operator.denied rows naming the target's role, want 6 (3 actions, 1 import row, 2 helpdesk actions)", n)
+	if n != 7 {
+		t.Errorf("%d operator.denied rows naming the target's role, want 7 (3 actions, 2 imports, 2 helpdesk actions)", n)
 	}
 }
 
@@ -339,4 +355,18 @@ func testConsoleUploadsRemoved(t *testing.T, o *testOP) {
 	if p := b.submit(preview, "/admin/import/apply", nil); p.status != http.StatusGone {
 		t.Errorf("apply of an upload past its lifetime = %d, want 410", p.status)
 	}
+}
+
+// uploadLeavers posts an import file with disable_missing set.
+func uploadLeavers(t *testing.T, b *browser, base, csrf, content string) *page {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("disable_missing", "1")
+	fw, _ := mw.CreateFormFile("file", "pegawai.csv")
+	io.WriteString(fw, content)
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/admin/import?csrf="+url.QueryEscape(csrf), &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return b.do(req)
 }
