@@ -237,7 +237,8 @@ func testConsoleAuditedReads(t *testing.T, o *testOP) {
 }
 
 // TestConsole_AttacksThatMustHold: the request-shaped attacks on the
-// console that its rules already refuse, kept as regressions: agency
+// console that its rules already refuse, kept as regressions: the OP's
+// SSO cookie presented as the console's, agency
 // names in another case or with a space, a pagination cursor, open
 // redirects through the sign-in's return, GET on the action routes, a
 // callback without this browser's flow, bad audit filters, markup in
@@ -256,6 +257,12 @@ func testConsoleAttacksHold(t *testing.T, o *testOP) {
 	b := newBrowser(t)
 	home := consoleSignIn(t, o, b, o.URL, admin)
 	csrf, _ := parseForm(t, home, "/admin/logout")
+
+	// The OP's SSO cookie presented as the console's opens nothing.
+	sso := replay(t, o.URL, &http.Cookie{Name: "asnidp_console", Value: cookieOf(t, b, o.URL, "asnidp_session")})
+	if p := sso.get(o.URL + "/admin/employee?nip=" + employee.NIP); p.status != http.StatusSeeOther || !strings.HasPrefix(p.location(), "/admin/login") {
+		t.Errorf("the SSO cookie as the console's = %d %q, want a sign-in", p.status, p.location())
+	}
 
 	for _, variant := range []string{"PEMERINTAH KOTA BANDUNG", "pemerintah kota bandung", agencyBandung + " ", " " + agencyBandung, "Pemerintah  Kota Bandung"} {
 		for _, path := range []string{"/admin/agency", "/admin/pending", "/admin/pending.csv"} {
