@@ -54,6 +54,10 @@ func (h *Handler) auditFilter(c echo.Context) (storage.AuditFilter, *auditView, 
 			return f, nil, err
 		}
 		f.NIP, f.UserID = u.NIP, u.ID
+		// An employee's events are part of the employee's record: reading
+		// them is a personal data access, as the employee page is.
+		h.deps.Audit.Record(c.Request().Context(), storage.AuditEvent{Type: audit.OperatorViewed, Outcome: audit.Success, NIP: u.NIP, UserID: u.ID,
+			Actor: access.Actor(op.UserID), Detail: "operator_nip=" + op.NIP + " page=" + strings.TrimPrefix(c.Path(), Path+"/")})
 	}
 	if v.Type != "" {
 		if !validType(v.Type) {

@@ -92,6 +92,9 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (*storage.User, error)
 	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
 	OperatorByUserID(ctx context.Context, userID string) (*storage.Operator, error)
+	Operators(ctx context.Context) ([]*storage.Operator, error)
+	SessionByID(ctx context.Context, id string) (*storage.Session, error)
+	EndSession(ctx context.Context, id string, now time.Time) error
 	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]*storage.AuditEvent, error)
 	provision.FunnelStore
 	provision.Store

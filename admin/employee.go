@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -66,10 +68,26 @@ func (h *Handler) findUser(c echo.Context, raw string, action access.Action) (*s
 	case err != nil:
 		return nil, err
 	}
-	if _, err := h.deps.Guard.Authorize(ctx, op.UserID, action, access.Target{Instansi: u.Instansi, NIP: u.NIP}); err != nil {
+	role, err := h.roleOf(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.deps.Guard.Authorize(ctx, op.UserID, action, access.Target{Instansi: u.Instansi, NIP: u.NIP, Role: role}); err != nil {
 		return nil, denied(err)
 	}
 	return u, nil
+}
+
+// roleOf is the console role the account of userID holds ("" for none).
+func (h *Handler) roleOf(ctx context.Context, userID string) (storage.OperatorRole, error) {
+	held, err := h.store.OperatorByUserID(ctx, userID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return held.Role, nil
 }
 
 // employee shows one account in the operator's scope; the view is itself
@@ -218,7 +236,7 @@ func (h *Handler) confirmAction(c echo.Context) error {
 	ctx := c.Request().Context()
 	err = h.deps.Confirm.Redeem(ctx, c.FormValue("token"), confirm.Binding{OperatorSub: op.UserID, Action: string(action), Target: u.NIP, Reason: reason})
 	if err != nil {
-		return confirmFailed(err)
+		return h.confirmRefused(c, action, u.NIP, err)
 	}
 	adm := h.deps.Accounts(access.Actor(op.UserID))
 	adm.Why = reason
@@ -244,6 +262,20 @@ func (h *Handler) confirmAction(c echo.Context) error {
 		return err
 	}
 	return h.render(c, http.StatusOK, "console_done", v)
+}
+
+// confirmRefused records a confirmation that was not redeemed (replayed,
+// expired, or not for this operator, action, target or reason) as a
+// denial naming the operator, then answers it.
+func (h *Handler) confirmRefused(c echo.Context, action access.Action, target string, err error) error {
+	if !errors.Is(err, confirm.ErrReplayed) && !errors.Is(err, confirm.ErrExpired) && !errors.Is(err, confirm.ErrInvalid) {
+		return err
+	}
+	op := operatorOf(c)
+	h.deps.Audit.Record(c.Request().Context(), storage.AuditEvent{Type: audit.OperatorDenied, Outcome: audit.Failure,
+		Reason: "confirmation refused: " + err.Error(), NIP: op.NIP, UserID: op.UserID, Actor: access.Actor(op.UserID),
+		Detail: fmt.Sprintf("action=%s target=%s role=%s instansi=%q", action, target, op.Role, op.Instansi)})
+	return confirmFailed(err)
 }
 
 // confirmFailed is the answer to a confirmation that was not redeemed:

@@ -21,6 +21,7 @@ import (
 	"github.com/asnidp/asnidp/internal/access"
 	"github.com/asnidp/asnidp/internal/confirm"
 	"github.com/asnidp/asnidp/internal/provision"
+	"github.com/asnidp/asnidp/storage"
 )
 
 // An upload is kept in a private directory of this process between its
@@ -30,6 +31,27 @@ import (
 var uploadDir = filepath.Join(os.TempDir(), "asnidp-console-uploads")
 
 var uploadIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// uploadLifetime is how long a previewed upload waits for its apply: past
+// its confirmation's expiry (confirm.DefaultTTL) it cannot be applied, so
+// it is removed at the next upload, and uploads never left to be applied
+// do not fill the disk.
+const uploadLifetime = 2 * confirm.DefaultTTL
+
+// pruneUploads removes the uploads older than uploadLifetime.
+func (h *Handler) pruneUploads() {
+	entries, err := os.ReadDir(uploadDir)
+	if err != nil {
+		return
+	}
+	cutoff := h.now().Add(-uploadLifetime)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && info.Mode().IsRegular() && uploadIDPattern.MatchString(e.Name()) && info.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(uploadDir, e.Name()))
+		}
+	}
+}
 
 type importView struct {
 	layout
@@ -122,6 +144,7 @@ func (h *Handler) receive(c echo.Context) (id, name string, disable bool, err er
 	if err := os.MkdirAll(uploadDir, 0o700); err != nil {
 		return "", "", false, err
 	}
+	h.pruneUploads()
 	id = randomHex()
 	path := filepath.Join(uploadDir, id)
 	got := false
@@ -252,6 +275,12 @@ func (h *Handler) preview(c echo.Context, scope, id, name string, disable bool) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if bad, err := h.operatorChanges(c, scope, file, plan); err != nil {
+		return nil, nil, err
+	} else if len(bad) > 0 {
+		v.Error, v.BadRows = "console.import.bad_rows", bad
+		return v, nil, nil
+	}
 	v.Plan = plan
 	op := operatorOf(c)
 	v.Token, err = h.deps.Confirm.Issue(confirm.Binding{OperatorSub: op.UserID, Action: string(access.Import), Target: id,
@@ -297,6 +326,7 @@ func (h *Handler) outOfScope(c echo.Context, scope string, file *provision.File)
 	for _, u := range stored {
 		storedAgency[u.NIP] = u.Instansi
 	}
+
 	decided := map[string]bool{}
 	allowed := func(instansi, nip string) (bool, error) {
 		if ok, seen := decided[instansi]; seen {
@@ -331,6 +361,60 @@ func (h *Handler) outOfScope(c echo.Context, scope string, file *provision.File)
 	return bad, nil
 }
 
+// operatorChanges lists the changes of plan to accounts holding a console
+// role that the operator's role may not change (access: only a role below
+// its own): an update of such an account by its row's line, a leaver by
+// its NIP. A row that leaves such an account as it is stays allowed, so
+// an agency's whole personnel file, its administrators included, still
+// imports.
+func (h *Handler) operatorChanges(c echo.Context, scope string, file *provision.File, plan *provision.Plan) ([]badRow, error) {
+	if scope == "" {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	operators, err := h.store.Operators(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roleOf := make(map[string]storage.OperatorRole, len(operators))
+	for _, o := range operators {
+		roleOf[o.UserID] = o.Role
+	}
+	lineOf := make(map[string]int, len(file.Records))
+	for _, r := range file.Records {
+		lineOf[r.NIP()] = r.Line
+	}
+	var bad []badRow
+	check := func(ch provision.Change, leaver bool) error {
+		role, held := roleOf[ch.UserID]
+		if !held || ch.UserID == "" {
+			return nil
+		}
+		_, err := h.deps.Guard.Authorize(ctx, operatorOf(c).UserID, access.Import, access.Target{Instansi: scope, NIP: ch.NIP, Role: role})
+		switch {
+		case errors.Is(err, access.ErrDenied) && leaver:
+			bad = append(bad, badRow{Field: "disable_missing " + ch.NIP, Reason: "account_of_operator"})
+		case errors.Is(err, access.ErrDenied):
+			bad = append(bad, badRow{Line: lineOf[ch.NIP], Field: "nip", Reason: "account_of_operator"})
+		case err != nil:
+			return err
+		}
+		return nil
+	}
+	for _, ch := range plan.Disable {
+		if err := check(ch, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, ch := range plan.Update {
+		if err := check(ch, false); err != nil {
+			return nil, err
+		}
+	}
+	sortRowsByLine(bad)
+	return bad, nil
+}
+
 func sortRowsByLine(rows []badRow) {
 	for i := 1; i < len(rows); i++ {
 		for j := i; j > 0 && rows[j].Line < rows[j-1].Line; j-- {
@@ -358,8 +442,11 @@ func (h *Handler) importApply(c echo.Context) error {
 		return fail(http.StatusBadRequest, "console.import.gone", errors.New("bad upload id"))
 	}
 	path := filepath.Join(uploadDir, id)
-	if _, err := os.Stat(path); err != nil {
+	if info, err := os.Stat(path); err != nil {
 		return fail(http.StatusGone, "console.import.gone", err)
+	} else if info.ModTime().Before(h.now().Add(-uploadLifetime)) {
+		os.Remove(path)
+		return fail(http.StatusGone, "console.import.gone", errors.New("upload older than its lifetime"))
 	}
 	if !h.freshFactor(c) {
 		return fail(http.StatusForbidden, "console.action.stepup_needed", errors.New("import without a fresh second factor"))
@@ -373,7 +460,7 @@ func (h *Handler) importApply(c echo.Context) error {
 	err = h.deps.Confirm.Redeem(ctx, c.FormValue("token"), confirm.Binding{OperatorSub: op.UserID, Action: string(access.Import),
 		Target: id, Reason: importReason(sum, name, disable)})
 	if err != nil {
-		return confirmFailed(err)
+		return h.confirmRefused(c, access.Import, id, err)
 	}
 	defer os.Remove(path)
 	if bad, err := h.outOfScope(c, scope, file); err != nil {
@@ -385,6 +472,11 @@ func (h *Handler) importApply(c echo.Context) error {
 	plan, err := im.Plan(ctx, file, leaversOf(scope, disable))
 	if err != nil {
 		return err
+	}
+	if bad, err := h.operatorChanges(c, scope, file, plan); err != nil {
+		return err
+	} else if len(bad) > 0 {
+		return fail(http.StatusUnprocessableEntity, "console.import.bad_rows", errors.New("changes to operators' accounts at apply"))
 	}
 	if err := im.Apply(ctx, plan); err != nil {
 		return err

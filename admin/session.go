@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/asnidp/asnidp/internal/access"
+	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -31,6 +32,12 @@ type session struct {
 	Expires int64 `json:"exp"`
 	// StepUpAt is the auth_time of the last step-up (0: none yet).
 	StepUpAt int64 `json:"stepup,omitempty"`
+	// SID is the OP's SSO session the operator signed in with (the ID
+	// token's sid). The console session lives only as long as it: signing
+	// out of the console ends it, and so does anything that ends the
+	// operator's sessions at the OP (authenticator reset, "Bukan saya",
+	// sign-out elsewhere), so a copy of the cookie is dead after either.
+	SID string `json:"sid"`
 }
 
 // flow is a sign-in or step-up under way, in its own short cookie.
@@ -133,6 +140,15 @@ func (h *Handler) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return c.Redirect(http.StatusSeeOther, Path+"/login?return="+url.QueryEscape(returnPath(c.Request().URL)))
 		}
+		if live, err := h.ssoLive(c.Request().Context(), s); err != nil {
+			return err
+		} else if !live {
+			c.SetCookie(h.opts.Cookies.Clear(sessionCookie, http.SameSiteStrictMode))
+			if c.Request().Method != http.MethodGet {
+				return fail(http.StatusForbidden, "console.error.signed_out", errors.New("the SSO session of the console session has ended"))
+			}
+			return c.Redirect(http.StatusSeeOther, Path+"/login?return="+url.QueryEscape(returnPath(c.Request().URL)))
+		}
 		op, err := h.operator(c.Request().Context(), s.Sub)
 		if err != nil {
 			c.SetCookie(h.opts.Cookies.Clear(sessionCookie, http.SameSiteStrictMode))
@@ -142,6 +158,28 @@ func (h *Handler) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(sessionKey, s)
 		return next(c)
 	}
+}
+
+// ssoLive reports whether the SSO session s was signed in with is still
+// the operator's and neither ended nor past its absolute expiry.
+func (h *Handler) ssoLive(ctx context.Context, s *session) (bool, error) {
+	if s.SID == "" {
+		return false, nil
+	}
+	sso, err := h.store.SessionByID(ctx, s.SID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return sso.UserID == s.Sub && sso.RevokedAt.IsZero() && h.now().Before(sso.ExpiresAt), nil
+}
+
+// sidOf is the ID token's sid claim.
+func sidOf(claims *oidc.IDTokenClaims) string {
+	sid, _ := claims.Claims["sid"].(string)
+	return sid
 }
 
 // operator reads the role of sub now; no role, or a disabled account, is
@@ -294,13 +332,16 @@ func (h *Handler) callback(c echo.Context) error {
 		return fail(http.StatusForbidden, "console.error.signin_refused", err)
 	}
 	claims := tokens.IDTokenClaims
-	sub := claims.Subject
+	sub, sid := claims.Subject, sidOf(claims)
+	if sid == "" {
+		return fail(http.StatusForbidden, "console.error.signin_refused", errors.New("ID token without sid"))
+	}
 	if _, err := h.operator(c.Request().Context(), sub); err != nil {
 		return err
 	}
 	now := h.now()
 	if !f.StepUp {
-		s := &session{Sub: sub, Expires: now.Add(h.opts.SessionLifetime).Unix()}
+		s := &session{Sub: sub, SID: sid, Expires: now.Add(h.opts.SessionLifetime).Unix()}
 		if err := h.setSession(c, s); err != nil {
 			return err
 		}
@@ -314,7 +355,7 @@ func (h *Handler) callback(c echo.Context) error {
 	if claims.AuthenticationContextClassReference != h.opts.StepUpACR || authTime.Unix() < f.Started-1 || now.Sub(authTime) > h.opts.StepUp {
 		return fail(http.StatusForbidden, "console.error.stepup_stale", fmt.Errorf("acr %q auth_time %s", claims.AuthenticationContextClassReference, authTime))
 	}
-	s.StepUpAt = authTime.Unix()
+	s.StepUpAt, s.SID = authTime.Unix(), sid
 	if err := h.setSession(c, s); err != nil {
 		return err
 	}
@@ -328,10 +369,26 @@ func (h *Handler) freshFactor(c echo.Context) bool {
 	return s != nil && s.StepUpAt > 0 && h.now().Sub(time.Unix(s.StepUpAt, 0)) <= h.opts.StepUp
 }
 
-// logout ends the console session; the SSO session at the OP stays (the
-// operator signs out of everything on the account page or a service).
+// logout ends the console session and the SSO session it was signed in
+// with (its tokens revoked, back-channel logouts queued): a console left
+// on a shared computer must not sign the next person in as the operator
+// in one click, nor a copy of the cookie keep working.
 func (h *Handler) logout(c echo.Context) error {
 	c.SetCookie(h.opts.Cookies.Clear(sessionCookie, http.SameSiteStrictMode))
+	if s := h.currentSession(c); s != nil && s.SID != "" {
+		ctx := c.Request().Context()
+		sso, err := h.store.SessionByID(ctx, s.SID)
+		switch {
+		case err == nil && sso.UserID == s.Sub && sso.RevokedAt.IsZero():
+			if err := h.store.EndSession(ctx, sso.ID, h.now()); err != nil {
+				return err
+			}
+			h.deps.Audit.Record(ctx, storage.AuditEvent{Type: audit.SessionEnded, Outcome: audit.Success, UserID: s.Sub,
+				Actor: access.Actor(s.Sub), Reason: "console logout", Detail: "sid=" + sso.ID})
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+	}
 	return h.render(c, http.StatusOK, "console_done", &doneView{layout: layout{Title: "console.logout.title"}, Message: "console.logout.done", SignedOut: true})
 }
 

@@ -108,6 +108,7 @@ type Store interface {
 	UserByNIP(ctx context.Context, nip string) (*storage.User, error)
 	RecordLogin(ctx context.Context, userID string, now time.Time) error
 	RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (int, error)
+	ReleasePasswordFailure(ctx context.Context, userID string, count int, lockedUntil time.Time, now time.Time) (bool, error)
 	ChangePassword(ctx context.Context, c storage.PasswordChange, now time.Time) ([]string, error)
 
 	// The pending login
@@ -134,6 +135,7 @@ type Store interface {
 	// Shared counters
 	Counter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 	IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	DecrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) error
 	ResetCounter(ctx context.Context, key string) error
 
 	// Recovery codes put off

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asnidp/asnidp/internal/audit"
 	"github.com/asnidp/asnidp/internal/nip"
+	"github.com/asnidp/asnidp/internal/password"
 	"github.com/asnidp/asnidp/internal/throttle"
 	"github.com/asnidp/asnidp/storage"
 )
@@ -189,7 +190,8 @@ func (h *Handler) checkPassword(ctx context.Context, canonical, pw, ip string) (
 
 	u, err := h.store.UserByNIP(ctx, canonical)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, h.unknownNIP(ctx, canonical, pw, now, countIPFailure), nil
+		o, err := h.unknownNIP(ctx, canonical, pw, now, countIPFailure)
+		return nil, o, err
 	}
 	if err != nil {
 		return nil, outcome{}, fail(http.StatusServiceUnavailable, "error.unavailable", err)
@@ -241,6 +243,16 @@ func (h *Handler) passwordAttempt(ctx context.Context, u *storage.User, pw, ip s
 	}
 
 	ok, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
+	if errors.Is(err, password.ErrBusy) {
+		// No hash was compared, so the failure counted above is none: the
+		// busy page must not bring an employee who retries at the morning
+		// peak nearer a captcha, a delay or the lock. Only a count no other
+		// attempt moved since is given back, so every evaluated guess stays
+		// counted (B3).
+		if _, rerr := h.store.ReleasePasswordFailure(ctx, u.ID, n, u.LockedUntil, now); rerr != nil {
+			h.log.WarnContext(ctx, "give back the failure of a busy attempt", "user", u.ID, "err", rerr)
+		}
+	}
 	if err != nil {
 		return outcome{}, false, err
 	}
@@ -268,21 +280,28 @@ func passwordRefusal(u *storage.User, now time.Time) (outcome, bool) {
 
 // unknownNIP costs the same hashing work as a known one and keeps a
 // failure ladder of its own, so neither timing nor lockout behaviour tells
-// which NIPs exist.
-func (h *Handler) unknownNIP(ctx context.Context, canonical, pw string, now time.Time, countIPFailure func() error) outcome {
+// which NIPs exist. When the hasher is busy it answers busy, as a known NIP
+// does, and gives its count back, as a known NIP's busy attempt does.
+func (h *Handler) unknownNIP(ctx context.Context, canonical, pw string, now time.Time, countIPFailure func() error) (outcome, error) {
 	lo := h.opts.Lockout
 	window := lo.DelayMax
-	n, err := h.store.IncrementCounter(ctx, string(throttle.LoginFailuresOfUnknownNIP(canonical)), window, now)
+	key := string(throttle.LoginFailuresOfUnknownNIP(canonical))
+	n, err := h.store.IncrementCounter(ctx, key, window, now)
 	if err == nil && n > lo.DelayAfter {
-		return outcome{reason: "unknown nip (delayed)", message: "login.invalid_credentials", retryAt: now.Add(lo.Delay(n))}
+		return outcome{reason: "unknown nip (delayed)", message: "login.invalid_credentials", retryAt: now.Add(lo.Delay(n))}, nil
 	}
-	if _, err := h.hasher.Verify(ctx, "", pw); err != nil {
+	if _, err := h.hasher.Verify(ctx, "", pw); errors.Is(err, password.ErrBusy) {
+		if derr := h.store.DecrementCounter(ctx, key, window, now); derr != nil {
+			h.log.WarnContext(ctx, "give back the count of a busy attempt", "err", derr)
+		}
+		return outcome{}, err
+	} else if err != nil {
 		h.log.WarnContext(ctx, "dummy hash", "err", err)
 	}
 	if err := countIPFailure(); err != nil {
 		h.log.WarnContext(ctx, "count ip failure", "err", err)
 	}
-	return wrongPassword("unknown nip")
+	return wrongPassword("unknown nip"), nil
 }
 
 func windowEnd(now time.Time, window time.Duration) time.Time {

@@ -150,7 +150,7 @@ func (s *adapter) issue(ctx context.Context, req oidcop.TokenRequest, iss *stora
 func (s *adapter) newAccessToken(req oidcop.TokenRequest) (*storage.AccessToken, error) {
 	now := s.now()
 	t := &storage.AccessToken{
-		ID:        uuid.NewString(),
+		ID:        newRowID(),
 		UserID:    req.GetSubject(),
 		Scopes:    req.GetScopes(),
 		Audience:  req.GetAudience(),
@@ -182,7 +182,7 @@ func (s *adapter) CreateAccessAndRefreshTokens(ctx context.Context, req oidcop.T
 	now := s.now()
 	token := "rt_" + s.newToken()
 	next := &storage.RefreshToken{
-		ID:        uuid.NewString(),
+		ID:        newRowID(),
 		TokenHash: s.hash.Hash(token),
 		ClientID:  at.ClientID,
 		UserID:    at.UserID,
@@ -529,3 +529,15 @@ func (k publicKey) Algorithm() jose.SignatureAlgorithm {
 }
 func (k publicKey) Use() string { return k.JSONWebKey.Use }
 func (k publicKey) Key() any    { return k.JSONWebKey.Key }
+
+// newRowID is the ID of a new token row: a UUIDv7, time-ordered, so that
+// the rows of a burst land on the last page of the primary key index
+// instead of a random page each (fewer pages per commit, a warmer cache).
+// Its creation time is no secret: the token's iat says the same.
+func newRowID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString() // no time source: random is still unique
+	}
+	return id.String()
+}

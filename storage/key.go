@@ -40,6 +40,10 @@ type CounterStore interface {
 	IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 	// Counter returns key's count in the window that contains now.
 	Counter(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// DecrementCounter takes one back from key's counter for the window
+	// that contains now, never below zero, for an attempt counted before
+	// work it never got to do. A missing counter stays missing.
+	DecrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) error
 	// ResetCounter deletes every window of key.
 	ResetCounter(ctx context.Context, key string) error
 }

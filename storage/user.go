@@ -107,6 +107,14 @@ type UserStore interface {
 	// LockedUntil to lockedUntil (when non-zero) and PasswordLocked when
 	// lock is true, and returns the new count. Concurrent calls each count.
 	RecordPasswordFailure(ctx context.Context, userID string, lockedUntil time.Time, lock bool, now time.Time) (int, error)
+	// ReleasePasswordFailure takes back the failure that RecordPasswordFailure
+	// counted as count, for an attempt whose password was never compared
+	// (the hasher was busy): when the account's count is still count and
+	// its password is not locked, the count drops by one and LockedUntil
+	// returns to lockedUntil, in one conditional update. It reports whether
+	// it did; a count that another attempt moved since stays as it is, and
+	// an unknown user is ErrNotFound.
+	ReleasePasswordFailure(ctx context.Context, userID string, count int, lockedUntil time.Time, now time.Time) (bool, error)
 	// RecordLogin clears the password failure count and delay and stamps
 	// LastLoginAt.
 	RecordLogin(ctx context.Context, userID string, now time.Time) error

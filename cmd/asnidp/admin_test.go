@@ -332,3 +332,36 @@ func TestAdmin_UserAddJenisPegawai(t *testing.T) {
 		t.Errorf("user show after --jenis-pegawai pns:\n%s\nwant PNS", out)
 	}
 }
+
+// set-password --nip-file gives every listed test account the password,
+// each audited, and refuses the whole file when one NIP is malformed.
+func TestAdmin_SetPasswordNIPFile(t *testing.T) {
+	o := startOP(t)
+	a, b := o.addUser(false), o.addUser(false)
+	file := filepath.Join(t.TempDir(), "nips.txt")
+	if err := os.WriteFile(file, []byte(a.NIP+"\n\n"+b.NIP+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pw = "kopi tubruk pagi hari sekali"
+	if out := o.mustCLI(pw+"\n", "user", "set-password", "--nip-file", file); out != "password set for 2 accounts\n" {
+		t.Errorf("set-password --nip-file printed %q", out)
+	}
+	for _, nip := range []string{a.NIP, b.NIP} {
+		if rows := o.mustCLI("", "audit", "--nip", nip, "--type", "password.changed"); !strings.Contains(rows, "set by operator") {
+			t.Errorf("no password audit row for %s:\n%s", nip, rows)
+		}
+	}
+	secret := o.addClient("--id", "profil", "--redirect-uri", rpRedirect)
+	newRelyingParty(t, o, "profil", secret).login(t, o, newBrowser(t), testUser{NIP: b.NIP, Password: pw})
+
+	if _, err := o.cli(pw+"\n", "user", "set-password", a.NIP, "--nip-file", file); err == nil {
+		t.Error("set-password with both a NIP and --nip-file accepted")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.txt")
+	if err := os.WriteFile(bad, []byte(a.NIP+"\n12345\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.cli(pw+"\n", "user", "set-password", "--nip-file", bad); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("set-password --nip-file with a bad NIP = %v, want the line named", err)
+	}
+}

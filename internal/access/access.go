@@ -5,6 +5,9 @@
 //     agencies at once;
 //   - agency: every action, on the accounts of its own agency only;
 //   - helpdesk: look-up, unlock and reset-mfa, on its own agency only;
+//   - agency and helpdesk change (unlock, reset-mfa, disable, enable,
+//     import) only accounts holding no console role or one below their
+//     own (Target.Role);
 //   - anything else (no role, a revoked role, an action not listed, an
 //     agency role that names no agency) is denied.
 //
@@ -66,6 +69,12 @@ type Target struct {
 	// NIP is the employee acted on, when there is one; it is only
 	// recorded, the decision is the agency's.
 	NIP string
+	// Role is the console role the account acted on holds, as stored
+	// ("": none). An agency's operator changes only accounts of a lower
+	// role than its own: a helpdesk operator cannot reset its agency
+	// administrator's authenticator, nor an agency administrator disable
+	// a national operator whose account belongs to its agency.
+	Role storage.OperatorRole
 }
 
 // ErrDenied is the answer to a request the operator's role does not
@@ -120,6 +129,9 @@ func (g *Guard) Authorize(ctx context.Context, sub string, action Action, target
 	}
 	reason := decide(op, action, target.Instansi)
 	if reason == "" {
+		reason = outranked(op, action, target.Role)
+	}
+	if reason == "" {
 		return op, nil
 	}
 	e := storage.AuditEvent{
@@ -129,6 +141,9 @@ func (g *Guard) Authorize(ctx context.Context, sub string, action Action, target
 	if op != nil {
 		e.NIP = op.NIP
 		e.Detail += fmt.Sprintf(" role=%s instansi=%q", op.Role, op.Instansi)
+	}
+	if target.Role != "" {
+		e.Detail += " target_role=" + string(target.Role)
 	}
 	g.audit.Record(ctx, e)
 	return nil, fmt.Errorf("%w: %s", ErrDenied, reason)
@@ -157,4 +172,34 @@ func decide(op *storage.Operator, action Action, target string) string {
 	default:
 		return "unknown role"
 	}
+}
+
+// accountChanges are the actions that change an account.
+var accountChanges = []Action{Unlock, ResetMFA, Disable, Enable, Import}
+
+// rank orders the roles; an unknown role ranks highest, so it is never
+// below anyone.
+func rank(r storage.OperatorRole) int {
+	switch r {
+	case "":
+		return 0
+	case storage.RoleHelpdesk:
+		return 1
+	case storage.RoleAgency:
+		return 2
+	}
+	return 3
+}
+
+// outranked returns why op may not change an account holding the role
+// target, or "" when it may: the national role changes any account, the
+// others only accounts of a role below their own.
+func outranked(op *storage.Operator, action Action, target storage.OperatorRole) string {
+	if target == "" || op.Role == storage.RoleNational || !slices.Contains(accountChanges, action) {
+		return ""
+	}
+	if rank(target) >= rank(op.Role) {
+		return "the account holds an equal or higher operator role"
+	}
+	return ""
 }

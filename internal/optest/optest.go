@@ -42,6 +42,10 @@ type Client struct {
 	// authorization requests.
 	JWKSFile   string
 	RequirePAR bool
+	// IDTokenAlg is id_token_signed_response_alg (RS256 when empty);
+	// AccessTokenJWT gives the client RFC 9068 JWT access tokens.
+	IDTokenAlg     string
+	AccessTokenJWT bool
 }
 
 // User is a provisioned employee.
@@ -282,6 +286,12 @@ func clientsYAML(clients []Client) string {
 		}
 		if c.RequirePAR {
 			b.WriteString("    require_par: true\n")
+		}
+		if c.IDTokenAlg != "" {
+			fmt.Fprintf(&b, "    id_token_signed_response_alg: %q\n", c.IDTokenAlg)
+		}
+		if c.AccessTokenJWT {
+			b.WriteString("    access_token: jwt\n")
 		}
 	}
 	return b.String()

@@ -39,6 +39,18 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, window time.Du
 	return n, err
 }
 
+// DecrementCounter takes one back from key's counter in now's window.
+func (s *Store) DecrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (err error) {
+	defer wrap(&err, "DecrementCounter")
+	length, start, err := windowOf(window, now)
+	if err != nil {
+		return err
+	}
+	_, err = exec(ctx, s.db, `UPDATE counters SET hits = hits - 1
+		WHERE key = ? AND window_len = ? AND window_start = ? AND hits > 0`, key, length, start)
+	return err
+}
+
 // Counter returns key's count in the window that holds now (0 if none).
 func (s *Store) Counter(ctx context.Context, key string, window time.Duration, now time.Time) (_ int, err error) {
 	defer wrap(&err, "Counter")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -44,6 +45,12 @@ func (q *issueQueue) push(j *issueJob) {
 	q.jobs = append(q.jobs, j)
 }
 
+func (q *issueQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.jobs)
+}
+
 func (q *issueQueue) take() []*issueJob {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -67,6 +74,11 @@ func (s *Store) issueGrouped(ctx context.Context, iss *storage.Issue, now time.T
 		case s.writer <- struct{}{}:
 			// Whoever held the lock answered its group before letting go,
 			// so when job is no longer queued its answer is waiting.
+			if s.issues.len() == 1 {
+				// Alone: let the requests already running reach the
+				// queue first, so that one commit carries them too.
+				runtime.Gosched()
+			}
 			for group := s.issues.take(); len(group) > 0; group = s.issues.take() {
 				s.writeIssues(group)
 			}

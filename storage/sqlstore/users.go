@@ -216,6 +216,21 @@ func (s *Store) RecordPasswordFailure(ctx context.Context, userID string, locked
 	return n, err
 }
 
+// ReleasePasswordFailure undoes the failure counted as count when nothing
+// counted since and the password is not locked.
+func (s *Store) ReleasePasswordFailure(ctx context.Context, userID string, count int, lockedUntil time.Time, now time.Time) (_ bool, err error) {
+	defer wrap(&err, "ReleasePasswordFailure")
+	n, err := exec(ctx, s.db, `UPDATE users SET failed_passwords = failed_passwords - 1, locked_until = ?, updated_at = ?
+		WHERE id = ? AND failed_passwords = ? AND password_locked = 0`, micros(lockedUntil), micros(now), userID, count)
+	if err != nil || n == 1 {
+		return n == 1, err
+	}
+	if _, err := s.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
 // RecordLogin clears the password failures and delay and stamps the login.
 func (s *Store) RecordLogin(ctx context.Context, userID string, now time.Time) (err error) {
 	defer wrap(&err, "RecordLogin")

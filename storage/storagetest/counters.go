@@ -99,3 +99,33 @@ func testResetCounter(t *testing.T, s storage.Store) {
 	}
 	wantErr(t, "ResetCounter(unknown)", s.ResetCounter(ctx, "unknown"), nil)
 }
+
+// A count taken back leaves the other windows and keys alone and never
+// goes below zero.
+func testDecrementCounter(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for range 2 {
+		_, err := s.IncrementCounter(ctx, "a", time.Minute, t0)
+		must(t, err)
+	}
+	_, err := s.IncrementCounter(ctx, "a", time.Minute, t0.Add(time.Minute))
+	must(t, err)
+	must(t, s.DecrementCounter(ctx, "a", time.Minute, t0))
+	for _, c := range []struct {
+		now  time.Time
+		want int
+	}{{t0, 1}, {t0.Add(time.Minute), 1}} {
+		if got, err := s.Counter(ctx, "a", time.Minute, c.now); got != c.want || err != nil {
+			t.Errorf("after DecrementCounter: Counter(a, %v) = %d, %v; want %d, nil", c.now, got, err, c.want)
+		}
+	}
+	must(t, s.DecrementCounter(ctx, "a", time.Minute, t0))
+	must(t, s.DecrementCounter(ctx, "a", time.Minute, t0))
+	if got, err := s.Counter(ctx, "a", time.Minute, t0); got != 0 || err != nil {
+		t.Errorf("Counter after more decrements than hits = %d, %v; want 0, nil", got, err)
+	}
+	must(t, s.DecrementCounter(ctx, "never", time.Minute, t0))
+	if got, _ := s.Counter(ctx, "never", time.Minute, t0); got != 0 {
+		t.Errorf("DecrementCounter of a missing counter made it %d", got)
+	}
+}

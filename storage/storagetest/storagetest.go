@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"User/ChangePassword_Race_G3", testChangePasswordRace},
 		{"User/RecordPasswordFailure", testRecordPasswordFailure},
 		{"User/RecordPasswordFailure_Race_B3", testRecordPasswordFailureRace},
+		{"User/ReleasePasswordFailure", testReleasePasswordFailure},
 		{"User/RecordLogin", testRecordLogin},
 		{"User/BindTOTP", testBindTOTP},
 		{"User/AcceptTOTPStep_A8_A9", testAcceptTOTPStep},
@@ -118,6 +119,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Counter/IncrementAndRead", testCounter},
 		{"Counter/Increment_Race_I2", testCounterRace},
 		{"Counter/ResetCounter", testResetCounter},
+		{"Counter/DecrementCounter", testDecrementCounter},
 
 		{"UserAdmin/UpsertUserProfiles", testUpsertUserProfiles},
 		{"UserAdmin/UpsertUserProfiles_Race", testUpsertUserProfilesRace},

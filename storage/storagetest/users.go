@@ -253,6 +253,41 @@ func testRecordPasswordFailureRace(t *testing.T, s storage.Store) {
 	}
 }
 
+// An attempt the hasher was too busy to evaluate gives its counted failure
+// back, unless another attempt counted since or the password is locked.
+func testReleasePasswordFailure(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newBareUser("u1", "198609262015051001")
+	must(t, s.CreateUser(ctx, u))
+	delay := t0.Add(30 * time.Second)
+	if _, err := s.RecordPasswordFailure(ctx, "u1", time.Time{}, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordPasswordFailure(ctx, "u1", delay, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ReleasePasswordFailure(ctx, "u1", 1, time.Time{}, t0); ok || err != nil {
+		t.Errorf("ReleasePasswordFailure of a count another attempt moved = %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := s.ReleasePasswordFailure(ctx, "u1", 2, time.Time{}, t0); !ok || err != nil {
+		t.Errorf("ReleasePasswordFailure(count 2) = %v, %v; want true, nil", ok, err)
+	}
+	if got := getUser(t, s, "u1"); got.FailedPasswords != 1 || !got.LockedUntil.IsZero() {
+		t.Errorf("after the release FailedPasswords %d, LockedUntil %v; want 1 and the delay of before", got.FailedPasswords, got.LockedUntil)
+	}
+	if _, err := s.RecordPasswordFailure(ctx, "u1", time.Time{}, true, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ReleasePasswordFailure(ctx, "u1", 2, time.Time{}, t0); ok || err != nil {
+		t.Errorf("ReleasePasswordFailure of a locked password = %v, %v; want false, nil", ok, err)
+	}
+	if got := getUser(t, s, "u1"); got.FailedPasswords != 2 || !got.PasswordLocked {
+		t.Errorf("locked account after a refused release: FailedPasswords %d, locked %v; want 2, true", got.FailedPasswords, got.PasswordLocked)
+	}
+	_, err := s.ReleasePasswordFailure(ctx, "nobody", 1, time.Time{}, t0)
+	wantErr(t, "ReleasePasswordFailure(nobody)", err, storage.ErrNotFound)
+}
+
 func testRecordLogin(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	before := newUser("u1", "198609262015051001")

@@ -16,6 +16,12 @@
 //	asnidp client add --id go-rp --redirect-uri http://localhost:9090/callback --jwks-file go-rp.jwks.json
 //	go run ./docs/examples/go-rp -key-file go-rp.key.pem -key-id <kid in the JWKS>
 //
+// Or with ES256 ID tokens and RFC 9068 JWT access tokens, which the app
+// verifies offline as its API would:
+//
+//	asnidp client add --id go-rp --redirect-uri http://localhost:9090/callback --id-token-alg ES256 --access-token jwt
+//	RP_CLIENT_SECRET=<printed secret> go run ./docs/examples/go-rp -id-token-alg ES256
+//
 // main_test.go runs exactly this handler against a real asnidp.
 package main
 
@@ -23,13 +29,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/client"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
@@ -47,6 +57,10 @@ type Config struct {
 	// authenticate the app with private_key_jwt instead of ClientSecret.
 	PrivateKeyPEM []byte
 	KeyID         string
+	// IDTokenAlg is the algorithm the client registered for its tokens
+	// (id_token_signed_response_alg): RS256 (when empty) or ES256. The
+	// app accepts that one only.
+	IDTokenAlg string
 }
 
 func main() {
@@ -57,6 +71,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9090", "listen address")
 	keyFile := flag.String("key-file", "", "private key (PEM) for private_key_jwt, instead of RP_CLIENT_SECRET")
 	flag.StringVar(&cfg.KeyID, "key-id", "", "kid of that key in the JWKS registered with asnidp")
+	flag.StringVar(&cfg.IDTokenAlg, "id-token-alg", "RS256", "the algorithm registered for the client's tokens: RS256 or ES256")
 	flag.Parse()
 	cfg.ClientSecret = os.Getenv("RP_CLIENT_SECRET") // keep secrets out of flags (ps shows them)
 	if *keyFile != "" {
@@ -89,10 +104,14 @@ func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
 		cookieOpts = append(cookieOpts, httphelper.WithUnsecure()) // local development only
 	}
 	cookies := httphelper.NewCookieHandler(hashKey, blockKey, cookieOpts...)
+	alg := cfg.IDTokenAlg
+	if alg == "" {
+		alg = "RS256"
+	}
 
 	opts := []rp.Option{
 		rp.WithPKCE(cookies), // asnidp requires PKCE with S256
-		rp.WithVerifierOpts(rp.WithSupportedSigningAlgorithms("RS256")),
+		rp.WithVerifierOpts(rp.WithSupportedSigningAlgorithms(alg)),
 		rp.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
 	}
 	var exchangeOpts []rp.URLParamOpt
@@ -113,7 +132,7 @@ func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /login", rp.AuthURLHandler(rand.Text, provider))
-	mux.Handle("GET /callback", requireIssuer(provider.Issuer(), rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn), provider, exchangeOpts...)))
+	mux.Handle("GET /callback", requireIssuer(provider.Issuer(), rp.CodeExchangeHandler(rp.UserinfoCallback(signedIn(alg)), provider, exchangeOpts...)))
 	return mux, nil
 }
 
@@ -155,11 +174,53 @@ func requireIssuer(issuer string, next http.Handler) http.Handler {
 // signedIn runs once the code was redeemed, the ID token verified and
 // userinfo loaded. A real app would start its own session here (keep the
 // ID token for logout's id_token_hint) and redirect.
-func signedIn(w http.ResponseWriter, r *http.Request, tokens *oidc.Tokens[*oidc.IDTokenClaims], state string, _ rp.RelyingParty, info *oidc.UserInfo) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(map[string]any{
-		"id_token_claims": tokens.IDTokenClaims,
-		"userinfo":        info,
-	})
+// With a JWT access token it also shows what the app's API would accept
+// after verifying it offline.
+func signedIn(alg string) rp.CodeExchangeUserinfoCallback[*oidc.IDTokenClaims, *oidc.UserInfo] {
+	return func(w http.ResponseWriter, r *http.Request, tokens *oidc.Tokens[*oidc.IDTokenClaims], state string, provider rp.RelyingParty, info *oidc.UserInfo) {
+		out := map[string]any{"id_token_claims": tokens.IDTokenClaims, "userinfo": info}
+		if strings.Count(tokens.AccessToken, ".") == 2 {
+			claims, err := verifyAccessToken(r.Context(), provider, alg, tokens.AccessToken)
+			if err != nil {
+				http.Error(w, "access token: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			out["access_token_claims"] = claims
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(out)
+	}
+}
+
+// verifyAccessToken checks an RFC 9068 access token as a resource server
+// does (§4): typ at+jwt (never an ID token), the signature by a key of
+// the issuer's JWKS with the registered alg, iss, aud and exp. Revocation
+// and logout show only at introspection; a token verified offline lives
+// until exp.
+func verifyAccessToken(ctx context.Context, provider rp.RelyingParty, alg, token string) (*oidc.AccessTokenClaims, error) {
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	if err != nil {
+		return nil, err
+	}
+	if typ, _ := jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
+		return nil, fmt.Errorf("typ %q is not at+jwt", typ)
+	}
+	payload, err := provider.IDTokenVerifier().KeySet.VerifySignature(ctx, jws)
+	if err != nil {
+		return nil, err
+	}
+	claims := new(oidc.AccessTokenClaims)
+	if err := json.Unmarshal(payload, claims); err != nil {
+		return nil, err
+	}
+	switch {
+	case claims.Issuer != provider.Issuer():
+		return nil, fmt.Errorf("iss %q", claims.Issuer)
+	case !slices.Contains(claims.Audience, provider.OAuthConfig().ClientID):
+		return nil, fmt.Errorf("aud %v", claims.Audience)
+	case !time.Now().Before(claims.Expiration.AsTime()):
+		return nil, errors.New("expired")
+	}
+	return claims, nil
 }

@@ -57,6 +57,48 @@ func TestExample_PrivateKeyJWT(t *testing.T) {
 	})
 }
 
+// TestExample_ES256AndJWTAccessToken: a client registered with ES256 ID
+// tokens and RFC 9068 access tokens (D21, D22): the rp package accepts
+// ES256 only, and the app verifies the at+jwt access token offline.
+func TestExample_ES256AndJWTAccessToken(t *testing.T) {
+	ln, base := listen(t)
+	const secret = "go-rp-example-test-secret"
+	o := optest.Start(t, optest.Client{ID: "go-rp", Secret: secret, RedirectURIs: []string{base + "/callback"},
+		IDTokenAlg: "ES256", AccessTokenJWT: true})
+	got := runExample(t, o, ln, base, Config{Issuer: o.URL, ClientID: "go-rp", ClientSecret: secret, RedirectURI: base + "/callback", IDTokenAlg: "ES256"})
+	at := got.AccessToken
+	if at == nil || at["client_id"] != "go-rp" || at["iss"] != o.URL || at["sub"] != got.IDToken["sub"] || at["jti"] == "" {
+		t.Errorf("access token claims %v: want client_id go-rp, iss, the ID token's sub and a jti", at)
+	}
+}
+
+// An app that accepts RS256 only refuses the ES256 client's ID token.
+func TestExample_WrongAlgorithmRefused(t *testing.T) {
+	ln, base := listen(t)
+	const secret = "go-rp-example-test-secret"
+	o := optest.Start(t, optest.Client{ID: "go-rp", Secret: secret, RedirectURIs: []string{base + "/callback"}, IDTokenAlg: "ES256"})
+	o.AddUser(t, exampleUser)
+	h, err := NewHandler(t.Context(), Config{Issuer: o.URL, ClientID: "go-rp", ClientSecret: secret, RedirectURI: base + "/callback", IDTokenAlg: "RS256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	b := optest.NewBrowser(t)
+	loginPage, _ := b.Follow(base + "/login")
+	result, _ := o.Login(t, b, loginPage, exampleUser)
+	if result.Status == http.StatusOK {
+		t.Errorf("an RS256-only app accepted an ES256 ID token:\n%s", result.Body)
+	}
+}
+
+var exampleUser = optest.User{
+	NIP: "199004152022212007", Name: "Siti Rahmawati", Email: "siti@example.go.id",
+	Instansi: "Pemerintah Kota Bandung", UnitKerja: "Dinas Pendidikan", Jabatan: "Guru Ahli Pertama",
+	Password: "kopi tubruk pagi hari",
+}
+
 func listen(t *testing.T) (net.Listener, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,14 +108,17 @@ func listen(t *testing.T) (net.Listener, string) {
 	return ln, "http://" + ln.Addr().String()
 }
 
+// exampleResult is what the example answers after a sign-in.
+type exampleResult struct {
+	IDToken     map[string]any `json:"id_token_claims"`
+	Userinfo    map[string]any `json:"userinfo"`
+	AccessToken map[string]any `json:"access_token_claims"`
+}
+
 // runExample serves the example with cfg on ln and signs in through it.
-func runExample(t *testing.T, o *optest.OP, ln net.Listener, base string, cfg Config) {
+func runExample(t *testing.T, o *optest.OP, ln net.Listener, base string, cfg Config) exampleResult {
 	t.Helper()
-	u := optest.User{
-		NIP: "199004152022212007", Name: "Siti Rahmawati", Email: "siti@example.go.id",
-		Instansi: "Pemerintah Kota Bandung", UnitKerja: "Dinas Pendidikan", Jabatan: "Guru Ahli Pertama",
-		Password: "kopi tubruk pagi hari",
-	}
+	u := exampleUser
 	o.AddUser(t, u)
 
 	h, err := NewHandler(t.Context(), cfg)
@@ -106,10 +151,7 @@ func runExample(t *testing.T, o *optest.OP, ln net.Listener, base string, cfg Co
 	if got := b.Get(base + "/callback?" + forged.Encode()); got.Status != http.StatusBadRequest {
 		t.Errorf("callback with iss of another OP = %d, want 400", got.Status)
 	}
-	var got struct {
-		IDToken  map[string]any `json:"id_token_claims"`
-		Userinfo map[string]any `json:"userinfo"`
-	}
+	var got exampleResult
 	if err := json.Unmarshal([]byte(result.Body), &got); err != nil {
 		t.Fatalf("decode %s: %v", result.Body, err)
 	}
@@ -126,6 +168,7 @@ func runExample(t *testing.T, o *optest.OP, ln net.Listener, base string, cfg Co
 			t.Errorf("userinfo %s = %v, want %q", k, got.Userinfo[k], want)
 		}
 	}
+	return got
 }
 
 func containsAll(s string, parts ...string) bool {

@@ -15,15 +15,24 @@
 //       --jwks-file node-rp.jwks.json --require-par
 //   CLIENT_KEY=node-rp.private.jwk.json USE_PAR=1 node index.mjs
 //
+// With ES256 tokens and RFC 9068 JWT access tokens, verified offline:
+//   asnidp client add --id node-rp --redirect-uri http://localhost:3000/callback \
+//       --id-token-alg ES256 --access-token jwt
+//   CLIENT_SECRET=<printed secret> ID_TOKEN_ALG=ES256 node index.mjs
+//
 // node_test.go runs exactly this file against a real asnidp.
 import { createServer } from 'node:http';
 import * as client from 'openid-client';
+import * as oauth from 'oauth4webapi';
 
 const issuer = new URL(process.env.ISSUER ?? 'http://localhost:8080');
 const clientId = process.env.CLIENT_ID ?? 'node-rp';
 const clientSecret = process.env.CLIENT_SECRET; // confidential client with a secret
 const clientKeyFile = process.env.CLIENT_KEY; // or a private JWK (EC P-256) for private_key_jwt
 const usePAR = process.env.USE_PAR === '1';
+// The algorithm registered for the client's tokens (--id-token-alg): the
+// ID token must carry it, and so must a JWT access token.
+const tokenAlg = process.env.ID_TOKEN_ALG ?? 'RS256';
 const redirectUri = process.env.REDIRECT_URI ?? 'http://localhost:3000/callback';
 const port = Number(process.env.PORT ?? 3000);
 
@@ -38,7 +47,9 @@ if (clientKeyFile) {
   const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
   clientAuth = client.PrivateKeyJwt({ key, kid: jwk.kid });
 }
-const config = await client.discovery(issuer, clientId, clientKeyFile ? undefined : clientSecret, clientAuth, options);
+const metadata = { id_token_signed_response_alg: tokenAlg };
+if (!clientKeyFile) metadata.client_secret = clientSecret;
+const config = await client.discovery(issuer, clientId, metadata, clientAuth, options);
 
 // Sign-ins between /login and /callback, by state. The state also goes
 // into an HttpOnly cookie, so a callback completes only in the browser
@@ -92,6 +103,18 @@ const server = createServer(async (req, res) => {
       });
       const claims = tokens.claims();
       const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+      // A client registered with --access-token jwt gets RFC 9068 access
+      // tokens; its API verifies them offline like this (typ at+jwt, the
+      // signature from the JWKS, iss, aud, exp). Revocation and logout
+      // show only at introspection.
+      let access_token_claims;
+      if (tokens.access_token.split('.').length === 3) {
+        const apiRequest = new Request(redirectUri, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+        access_token_claims = await oauth.validateJwtAccessToken(config.serverMetadata(), apiRequest, clientId, {
+          signingAlgorithms: [tokenAlg],
+          [oauth.allowInsecureRequests]: issuer.protocol === 'http:',
+        });
+      }
       // A real app starts its session here (keep tokens.id_token for
       // logout's id_token_hint) and redirects.
       res.writeHead(200, {
@@ -99,7 +122,7 @@ const server = createServer(async (req, res) => {
         'Cache-Control': 'no-store',
         'Set-Cookie': 'rp_state=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0',
       });
-      res.end(JSON.stringify({ id_token_claims: claims, userinfo }));
+      res.end(JSON.stringify({ id_token_claims: claims, userinfo, access_token_claims }));
       return;
     }
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');

@@ -54,7 +54,7 @@ func TestExample(t *testing.T) {
 	base := "http://" + addr
 	const secret = "node-rp-example-test-secret"
 	o := optest.Start(t, optest.Client{ID: "node-rp", Secret: secret, RedirectURIs: []string{base + "/callback"}})
-	trail := runExample(t, node, o, addr, "CLIENT_SECRET="+secret)
+	trail, _ := runExample(t, node, o, addr, "CLIENT_SECRET="+secret)
 	if !slices.ContainsFunc(trail, func(s string) bool { return strings.Contains(s, "code_challenge_method=S256") }) {
 		t.Errorf("authorization request without PKCE S256: %v", trail)
 	}
@@ -92,7 +92,7 @@ func TestExample_PARWithPrivateKeyJWT(t *testing.T) {
 	jwks := write("node-rp.jwks.json", jose.JSONWebKey{Key: &key.PublicKey, KeyID: "node-rp-1", Algorithm: "ES256", Use: "sig"}, true)
 	private := write("node-rp.private.jwk.json", jose.JSONWebKey{Key: key, KeyID: "node-rp-1", Algorithm: "ES256", Use: "sig"}, false)
 	o := optest.Start(t, optest.Client{ID: "node-rp", JWKSFile: jwks, RequirePAR: true, RedirectURIs: []string{base + "/callback"}})
-	trail := runExample(t, node, o, addr, "CLIENT_KEY="+private, "USE_PAR=1")
+	trail, _ := runExample(t, node, o, addr, "CLIENT_KEY="+private, "USE_PAR=1")
 	authorize := slices.IndexFunc(trail, func(s string) bool { return strings.HasPrefix(s, o.URL+"/authorize?") })
 	if authorize < 0 {
 		t.Fatalf("no authorization request in %v", trail)
@@ -106,9 +106,33 @@ func TestExample_PARWithPrivateKeyJWT(t *testing.T) {
 	}
 }
 
+// TestExample_ES256AndJWTAccessToken: a client registered with ES256
+// tokens and RFC 9068 access tokens (D21, D22). openid-client accepts only
+// the registered alg for the ID token, and oauth4webapi's resource-server
+// check (validateJwtAccessToken) verifies the at+jwt offline.
+func TestExample_ES256AndJWTAccessToken(t *testing.T) {
+	node := requireNode(t)
+	addr := optest.FreeAddr(t)
+	const secret = "node-rp-example-test-secret"
+	o := optest.Start(t, optest.Client{ID: "node-rp", Secret: secret, RedirectURIs: []string{"http://" + addr + "/callback"},
+		IDTokenAlg: "ES256", AccessTokenJWT: true})
+	_, got := runExample(t, node, o, addr, "CLIENT_SECRET="+secret, "ID_TOKEN_ALG=ES256")
+	at := got.AccessToken
+	if at == nil || at["client_id"] != "node-rp" || at["iss"] != o.URL || at["sub"] != got.IDToken["sub"] {
+		t.Errorf("access token claims %v: want client_id node-rp, iss and the ID token's sub", at)
+	}
+}
+
+type exampleResult struct {
+	IDToken     map[string]any `json:"id_token_claims"`
+	Userinfo    map[string]any `json:"userinfo"`
+	AccessToken map[string]any `json:"access_token_claims"`
+}
+
 // runExample starts index.mjs with env against o, listening on addr, and
-// signs in through it; it returns the browser's trail to the login page.
-func runExample(t *testing.T, node string, o *optest.OP, addr string, env ...string) []string {
+// signs in through it; it returns the browser's trail to the login page
+// and what the example answered.
+func runExample(t *testing.T, node string, o *optest.OP, addr string, env ...string) ([]string, exampleResult) {
 	t.Helper()
 	base := "http://" + addr
 	u := optest.User{
@@ -169,10 +193,7 @@ func runExample(t *testing.T, node string, o *optest.OP, addr string, env ...str
 	if result.Status != http.StatusOK || result.URL.Path != "/callback" {
 		t.Fatalf("callback answered %d at %s (trail %v):\n%s", result.Status, result.URL, resultTrail, result.Body)
 	}
-	var got struct {
-		IDToken  map[string]any `json:"id_token_claims"`
-		Userinfo map[string]any `json:"userinfo"`
-	}
+	var got exampleResult
 	if err := json.Unmarshal([]byte(result.Body), &got); err != nil {
 		t.Fatalf("decode %s: %v", result.Body, err)
 	}
@@ -188,7 +209,7 @@ func runExample(t *testing.T, node string, o *optest.OP, addr string, env ...str
 			t.Errorf("userinfo %s = %v, want %q", k, got.Userinfo[k], want)
 		}
 	}
-	return trail
+	return trail, got
 }
 
 func mustJSON(v any) string {
