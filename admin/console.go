@@ -80,6 +80,9 @@ type Options struct {
 	SessionLifetime time.Duration
 	// MaxUpload bounds an import file (admin.max_upload).
 	MaxUpload int64
+	// ImportWait is how long applying an import waits for it before the
+	// page shows its progress (DefaultImportWait; negative: at once).
+	ImportWait time.Duration
 }
 
 // DefaultSessionLifetime is short: a console left open is signed out
@@ -134,11 +137,12 @@ type Handler struct {
 	pages *templates.Renderer
 	echo  *echo.Echo
 	rp    *party
+	jobs  importJobs
 }
 
 // pageNames are the console's pages (templates/pages/console_*.html).
 var pageNames = []string{"console_error", "console_funnel", "console_agency", "console_pending", "console_lookup",
-	"console_employee", "console_confirm", "console_done", "console_import", "console_import_preview", "console_audit"}
+	"console_employee", "console_confirm", "console_done", "console_import", "console_import_preview", "console_import_progress", "console_audit"}
 
 // New builds the console.
 func New(opts Options, deps Deps) (*Handler, error) {
@@ -150,6 +154,9 @@ func New(opts Options, deps Deps) (*Handler, error) {
 	}
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = DefaultSessionLifetime
+	}
+	if opts.ImportWait == 0 {
+		opts.ImportWait = DefaultImportWait
 	}
 	if deps.Store == nil || deps.Guard == nil || deps.Confirm == nil || deps.Accounts == nil || deps.Sealer == nil || deps.Catalog == nil {
 		return nil, errors.New("admin.New: store, guard, confirmer, accounts, sealer and catalog are required")
@@ -186,6 +193,7 @@ func New(opts Options, deps Deps) (*Handler, error) {
 	in.GET("/import", h.importForm)
 	in.POST("/import", h.importUpload)
 	in.POST("/import/apply", h.importApply)
+	in.GET("/import/progress", h.importProgress)
 	in.GET("/audit", h.auditView)
 	in.GET("/audit.csv", h.auditCSV)
 	h.echo = e
@@ -249,6 +257,8 @@ type layout struct {
 	Operator *storage.Operator
 	Error    string
 	Notice   string
+	// Refresh, when set, reloads the page after that many seconds.
+	Refresh int
 	// Here is the page's path and query, for the language links.
 	Here string
 }

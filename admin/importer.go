@@ -478,11 +478,8 @@ func (h *Handler) importApply(c echo.Context) error {
 	} else if len(bad) > 0 {
 		return fail(http.StatusUnprocessableEntity, "console.import.bad_rows", errors.New("changes to operators' accounts at apply"))
 	}
-	if err := im.Apply(ctx, plan); err != nil {
-		return err
-	}
-	return h.render(c, http.StatusOK, "console_import_preview", &previewView{layout: layout{Title: "console.import.done_title"},
-		Name: name, Plan: plan, Applied: true})
+	id, job := h.jobs.start(op.UserID, name, im, plan, h.now)
+	return h.awaitImport(c, id, job, h.opts.ImportWait)
 }
 
 // tokenOf is the CSRF token of the request.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/asnidp/asnidp/admin"
 	"github.com/asnidp/asnidp/internal/access"
@@ -87,7 +88,7 @@ func newConsole(a *app, jar cookie.Jar, base string, mails *mail.Renderer, catal
 	return admin.New(admin.Options{
 		Issuer: cfg.Issuer, BaseURL: base, Cookies: jar, TrustedProxies: proxies,
 		ClientSecret: a.consoleSecret(), StepUpACR: cfg.Login.StepUpACR, StepUp: cfg.Admin.StepUp,
-		MaxUpload: int64(cfg.Admin.MaxUpload),
+		MaxUpload: int64(cfg.Admin.MaxUpload), ImportWait: importWait(cfg.Admin.ImportWait),
 	}, admin.Deps{
 		Store:   a.store,
 		Guard:   access.New(a.store, a.audit),
@@ -152,4 +153,13 @@ func (w *recorder) WriteHeader(status int) {
 func (w *recorder) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.body.Write(b)
+}
+
+// importWait is admin.import_wait for the console, where 0 means the
+// default and a negative wait shows the progress at once.
+func importWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -610,5 +611,65 @@ func TestConsole_OwnListener(t *testing.T) {
 	home := consoleSignIn(t, o, b, base, national)
 	if home.status != http.StatusOK || !strings.HasPrefix(home.url.String(), base+"/admin/") || !strings.Contains(home.body, "Aktivasi akun per instansi") {
 		t.Fatalf("console on its own listener: %d at %s:\n%s", home.status, home.url, home.body)
+	}
+}
+
+// TestConsole_ImportProgress: with admin.import_wait 0 the apply page
+// sends the operator to the import's progress page, which refreshes
+// itself until it shows the result; another operator's browser finds no
+// such import there.
+func TestConsole_ImportProgress(t *testing.T) {
+	onEngines(t, testConsoleImportProgress, "ASNIDP_ADMIN_IMPORT_WAIT=0s")
+}
+
+func testConsoleImportProgress(t *testing.T, o *testOP) {
+	admin := consoleOperator(t, o, "agency", agencyBandung)
+	b := newBrowser(t)
+	consoleSignIn(t, o, b, o.URL, admin)
+	var file strings.Builder
+	file.WriteString("nip;nama;email;instansi;unit_kerja\n")
+	first := newNIP()
+	for i := range 300 {
+		n := first
+		if i > 0 {
+			n = newNIP()
+		}
+		fmt.Fprintf(&file, "%s;Pegawai %d;p%d@example.go.id;%s;Dinas Kesehatan\n", n, i, i, agencyBandung)
+	}
+	preview := uploadImport(t, b, o.URL, "pegawai.csv", file.String())
+	stepUp(t, o, b, o.URL, preview, admin)
+	preview = uploadImport(t, b, o.URL, "pegawai.csv", file.String())
+	applied := b.submit(preview, "/admin/import/apply", nil)
+	loc := applied.location()
+	if applied.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/admin/import/progress?job=") {
+		t.Fatalf("apply = %d Location %q, want a redirect to the progress page", applied.status, loc)
+	}
+
+	other := consoleOperator(t, o, "agency", agencyBandung)
+	ob := newBrowser(t)
+	consoleSignIn(t, o, ob, o.URL, other)
+	if p := ob.get(o.URL + loc); p.status != http.StatusNotFound || strings.Contains(p.body, "pegawai.csv") {
+		t.Errorf("another operator's view of the import = %d, want 404:\n%s", p.status, p.body)
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := b.get(o.URL + loc)
+		if p.status == http.StatusOK && strings.Contains(p.body, "Impor telah disimpan") {
+			if !strings.Contains(p.body, `data-count="create">300<`) {
+				t.Errorf("result page without the 300 accounts created:\n%s", p.body)
+			}
+			break
+		}
+		if p.status != http.StatusOK || !strings.Contains(p.body, `http-equiv="refresh"`) || !strings.Contains(p.body, "<progress") {
+			t.Fatalf("progress page = %d, want a self-refreshing progress bar:\n%s", p.status, p.body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the import did not finish in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := state(t, o, first); got != "provisioned" {
+		t.Errorf("imported account state = %q, want provisioned", got)
 	}
 }

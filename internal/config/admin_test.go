@@ -12,7 +12,7 @@ func TestLoad_AdminDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load = %v", err)
 	}
-	if want := (Admin{Listen: "", StepUp: 10 * time.Minute, MaxUpload: 50 * MiB}); c.Admin != want {
+	if want := (Admin{Listen: "", StepUp: 10 * time.Minute, MaxUpload: 50 * MiB, ImportWait: 2 * time.Second}); c.Admin != want {
 		t.Errorf("admin defaults = %+v, want %+v (served at /admin, step-up 10 min, 50 MiB uploads)", c.Admin, want)
 	}
 }
@@ -25,12 +25,12 @@ func TestLoad_AdminFileAndEnvironment(t *testing.T) {
 		want    Admin
 	}{
 		{"file", "admin:\n  listen: 10.0.0.5:9443\n  step_up: 5m\n  max_upload: 100MiB\n", nil,
-			Admin{Listen: "10.0.0.5:9443", StepUp: 5 * time.Minute, MaxUpload: 100 * MiB}},
-		{"bytes as a number", "admin:\n  max_upload: 2097152\n", nil, Admin{StepUp: 10 * time.Minute, MaxUpload: 2 * MiB}},
-		{"decimal units", "admin:\n  max_upload: 20 MB\n", nil, Admin{StepUp: 10 * time.Minute, MaxUpload: 20_000_000}},
+			Admin{Listen: "10.0.0.5:9443", StepUp: 5 * time.Minute, MaxUpload: 100 * MiB, ImportWait: 2 * time.Second}},
+		{"bytes as a number", "admin:\n  max_upload: 2097152\n", nil, Admin{StepUp: 10 * time.Minute, MaxUpload: 2 * MiB, ImportWait: 2 * time.Second}},
+		{"decimal units", "admin:\n  max_upload: 20 MB\n", nil, Admin{StepUp: 10 * time.Minute, MaxUpload: 20_000_000, ImportWait: 2 * time.Second}},
 		{"environment wins", "admin:\n  max_upload: 100MiB\n",
 			[]string{"ASNIDP_ADMIN_MAX_UPLOAD=1GiB", "ASNIDP_ADMIN_STEP_UP=1h", "ASNIDP_ADMIN_LISTEN=127.0.0.1:9090"},
-			Admin{Listen: "127.0.0.1:9090", StepUp: time.Hour, MaxUpload: GiB}},
+			Admin{Listen: "127.0.0.1:9090", StepUp: time.Hour, MaxUpload: GiB, ImportWait: 2 * time.Second}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +63,7 @@ func TestLoad_AdminProblems(t *testing.T) {
 		{"step-up too long and upload too large", "admin:\n  step_up: 2h\n  max_upload: 2GiB\n", nil,
 			[]string{"admin.step_up: must be between", "admin.max_upload: must be between 1MiB and 1GiB, got 2GiB"}},
 		{"negative step-up", "admin:\n  step_up: -1m\n", nil, []string{"admin.step_up: must be between"}},
+		{"import wait too long", "admin:\n  import_wait: 5m\n", nil, []string{"admin.import_wait: must be between 0s and 1m0s, got 5m0s"}},
 		{"size without a number", "admin:\n  max_upload: lots\n", nil,
 			[]string{`admin.max_upload: "lots" is not a size (write it like 50MiB, 512KiB or 1048576)`}},
 		{"size of an unknown unit", "admin:\n  max_upload: 50 megs\n", nil, []string{`admin.max_upload: "50 megs" is not a size`}},

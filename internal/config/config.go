@@ -216,6 +216,9 @@ type Admin struct {
 	StepUp time.Duration `koanf:"step_up"`
 	// MaxUpload bounds an uploaded import file.
 	MaxUpload ByteSize `koanf:"max_upload"`
+	// ImportWait is how long applying an import waits for the result
+	// before the page shows the import's progress; 0 shows it at once.
+	ImportWait time.Duration `koanf:"import_wait"`
 }
 
 // Log configures slog.
@@ -338,7 +341,7 @@ func Default() Config {
 			IPCodeFailuresPerHour:    20,
 			AlertCodeFailuresPerHour: 100,
 		},
-		Admin: Admin{StepUp: 10 * time.Minute, MaxUpload: 50 * MiB},
+		Admin: Admin{StepUp: 10 * time.Minute, MaxUpload: 50 * MiB, ImportWait: 2 * time.Second},
 		Log:   Log{Level: "info", Format: "text"},
 	}
 }

@@ -237,6 +237,7 @@ func (p *problems) admin(a Admin, mainListen string) {
 		}
 	}
 	p.between("admin.step_up", a.StepUp, minStepUp, maxStepUp)
+	p.between("admin.import_wait", a.ImportWait, 0, time.Minute)
 	if a.MaxUpload < minMaxUpload || a.MaxUpload > maxMaxUpload {
 		p.add("admin.max_upload", "must be between %s and %s, got %s", minMaxUpload, maxMaxUpload, a.MaxUpload)
 	}
