@@ -614,7 +614,7 @@ func TestConsole_OwnListener(t *testing.T) {
 	}
 }
 
-// TestConsole_ImportProgress: with admin.import_wait 0 the apply page
+// TestConsole_ImportProgress (J16): with admin.import_wait 0 the apply page
 // sends the operator to the import's progress page, which refreshes
 // itself until it shows the result; another operator's browser finds no
 // such import there.
