@@ -598,7 +598,12 @@ var consoleAddrRE = regexp.MustCompile(`agency console serving on its own listen
 // there, signs in through the OP, and is not served on the main listener.
 func TestConsole_OwnListener(t *testing.T) {
 	o := startOP(t, "ASNIDP_ADMIN_LISTEN=localhost:0")
-	m := consoleAddrRE.FindStringSubmatch(o.logs.String())
+	// The console's listener starts beside the main one: its log line may
+	// come just after the OP answers.
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m = consoleAddrRE.FindStringSubmatch(o.logs.String())
+	}
 	if m == nil {
 		t.Fatalf("no console listener in the log:\n%s", o.logs.String())
 	}

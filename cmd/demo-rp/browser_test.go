@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -423,10 +424,16 @@ func (j *journey) click(sel string) {
 	}
 }
 
-// fill types v into the field sel, replacing what it held.
+// fill types v into the field sel, replacing what it held. The text goes
+// in as typed text (input events, as a keyboard sends) through the focused
+// field: chromedp's SendKeys reads the node's attributes while its event
+// loop may be updating them, a data race the race detector reports.
 func (j *journey) fill(sel, v string) {
 	j.t.Helper()
-	if err := chromedp.Do(j.ctx, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), v)); err != nil {
+	insert := func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		return cdp.Call(ctx, target, input.InsertText, input.InsertTextParams{Text: v})
+	}
+	if err := chromedp.Do(j.ctx, chromedp.Clear(chromedp.CSS(sel)), chromedp.Focus(chromedp.CSS(sel)), insert); err != nil {
 		j.fatalf("type into %s: %v", sel, err)
 	}
 }
