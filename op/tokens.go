@@ -13,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/asnidp/asnidp/keys"
 	"github.com/asnidp/asnidp/storage"
 )
 
@@ -56,8 +57,9 @@ func clientAlg(c *storage.Client) jose.SignatureAlgorithm {
 }
 
 // TokenAlgorithms are the algorithms a client may register for its ID
-// tokens (id_token_signed_response_alg) and JWT access tokens.
-var TokenAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+// tokens (id_token_signed_response_alg) and JWT access tokens: those the
+// key manager keeps a series of.
+var TokenAlgorithms = keys.Algorithms
 
 func tokenAlgNames() []string {
 	out := make([]string, len(TokenAlgorithms))
